@@ -4,3 +4,4 @@ export type * from './codec.js';
 export type * from './cipher.js';
 export type * from './detector.js';
 export type * from './descriptors.js';
+export * from './retry.js';
