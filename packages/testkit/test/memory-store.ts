@@ -1,0 +1,66 @@
+import { AlreadyExistsError, NotFoundError, type ByteRange, type ObjectInfo, type PutOptions, type Store, type StoreCapabilities } from '@strata/core';
+
+/** Faults a test can plant in the memory store to prove the store contract catches them. */
+export interface MemoryFlaws {
+  ignoreRangeLength?: boolean;
+  missingIsEmpty?: boolean;
+  listTwiceAfter?: number;
+  ignoreIfAbsent?: boolean;
+  deleteMissingThrows?: boolean;
+  leakTempKey?: boolean;
+  keepCallerArray?: boolean;
+  wrongComponent?: boolean;
+}
+
+/**
+ * A reference Store over a Map shared by every prefix, so the contract's fresh-prefix and
+ * clean-up logic runs as it would on a shared bucket. Used only by testkit's own tests.
+ */
+export function memoryStore(objects: Map<string, Uint8Array>, prefix: string, capabilities: StoreCapabilities, flaws: MemoryFlaws = {}): Store {
+  const full = (key: string) => `${prefix}/${key}`;
+  const name = 'memory';
+  const missing = (key: string) => new NotFoundError(flaws.wrongComponent ? 'elsewhere' : name, `object "${key}" does not exist`);
+  return {
+    name,
+    location: `memory:${prefix}`,
+    capabilities,
+    async put(key: string, data: Uint8Array, options?: PutOptions) {
+      await Promise.resolve();
+      if (options?.ifAbsent && !flaws.ignoreIfAbsent && objects.has(full(key))) throw new AlreadyExistsError(name, `object "${key}" exists`);
+      objects.set(full(key), flaws.keepCallerArray ? data : data.slice());
+      if (flaws.leakTempKey) objects.set(full(`${key}.tmp`), new Uint8Array(0));
+    },
+    async get(key: string, range?: ByteRange) {
+      await Promise.resolve();
+      const data = objects.get(full(key));
+      if (!data) {
+        if (flaws.missingIsEmpty) return new Uint8Array(0);
+        throw missing(key);
+      }
+      if (!range) return data.slice();
+      const end = range.length === undefined || flaws.ignoreRangeLength ? data.length : Math.min(data.length, range.offset + range.length);
+      return data.slice(Math.min(range.offset, data.length), end);
+    },
+    async stat(key: string): Promise<ObjectInfo> {
+      await Promise.resolve();
+      const data = objects.get(full(key));
+      if (!data) throw missing(key);
+      return { key, size: data.length };
+    },
+    async *list(p: string) {
+      let n = 0;
+      for (const [k, data] of [...objects]) {
+        if (!k.startsWith(full(p))) continue;
+        const info = { key: k.slice(prefix.length + 1), size: data.length };
+        yield info;
+        if (flaws.listTwiceAfter !== undefined && ++n > flaws.listTwiceAfter) yield info;
+      }
+    },
+    async delete(key: string) {
+      await Promise.resolve();
+      if (flaws.deleteMissingThrows && !objects.has(full(key))) throw missing(key);
+      objects.delete(full(key));
+      if (flaws.leakTempKey) objects.delete(full(`${key}.tmp`));
+    },
+  };
+}
