@@ -1,1 +1,2 @@
-export {};
+export * from './contracts/store.js';
+export * from './contracts/detector.js';
