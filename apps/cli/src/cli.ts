@@ -1,2 +1,9 @@
 #!/usr/bin/env node
-export {};
+// The `strata` executable. Kept tiny: commands import the engine and plugins only when they run.
+import { main } from './program.js';
+
+const code = await main(process.argv.slice(2));
+// stdout to a file or a pipe is written synchronously on Linux, but wait for any buffered bytes
+// (a slow pipe) before exiting so `strata dump ... | consumer` never loses the tail.
+if (process.stdout.writableLength > 0) await new Promise((resolve) => process.stdout.once('drain', resolve));
+process.exit(code);

@@ -1,0 +1,87 @@
+/**
+ * Exit codes and the translation of errors into one sentence on stderr.
+ * Errors from the engine and plugins are recognised by their stable `code` (never `instanceof`:
+ * a plugin loaded from a config file may carry its own copy of @strata/core).
+ */
+import { isStrataError } from '@strata/core';
+
+export const ExitCode = {
+  OK: 0,
+  FAILURE: 1,
+  /** The backup finished, but some files could not be read (they are listed). */
+  PARTIAL: 3,
+  REPOSITORY_NOT_FOUND: 10,
+  LOCKED: 11,
+  WRONG_PASSWORD: 12,
+} as const;
+
+/** A failure the CLI itself detected; `message` is already the sentence the user sees. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode: number = ExitCode.FAILURE, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+  }
+}
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
+  if (isStrataError(err)) {
+    switch (err.code) {
+      case 'REPOSITORY_NOT_FOUND':
+        return ExitCode.REPOSITORY_NOT_FOUND;
+      case 'LOCKED':
+        return ExitCode.LOCKED;
+      case 'WRONG_PASSWORD':
+        return ExitCode.WRONG_PASSWORD;
+    }
+  }
+  return ExitCode.FAILURE;
+}
+
+/** What the message needs to know about the repository the command worked on. */
+export interface ErrorContext {
+  /** The repository URL with secrets removed, e.g. `local:/backups/app`. */
+  repository?: string;
+  /** The repository as the user typed it (for the hint `strata init --repo ...`). */
+  repositoryArg?: string;
+}
+
+/** Drops the `component: ` prefix the core errors carry when we say the same thing in our own words. */
+function bare(err: { message: string; component?: string }): string {
+  const prefix = err.component ? `${err.component}: ` : '';
+  return prefix && err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** One sentence saying what went wrong and what to do, without the `strata: ` prefix. */
+export function describeError(err: unknown, context: ErrorContext = {}): string {
+  if (err instanceof CliError) return err.message;
+  const repo = context.repository ?? 'the repository';
+  if (isStrataError(err)) {
+    switch (err.code) {
+      case 'REPOSITORY_NOT_FOUND': {
+        const arg = context.repositoryArg ? ` --repo ${shellQuote(context.repositoryArg)}` : '';
+        return `repository ${repo} does not exist; create it with "strata init${arg}"`;
+      }
+      case 'WRONG_PASSWORD':
+        return `wrong password for repository ${repo}: no key opens it; check --password-file, STRATA_PASSWORD_FILE or STRATA_PASSWORD`;
+      case 'LOCKED':
+        return `repository ${repo} is locked (${bare(err)}); wait until that command ends, or remove a stale lock with "strata unlock"`;
+      case 'REPOSITORY_EXISTS':
+        return `repository ${repo} already exists; use it as it is, or choose another --repo`;
+      default:
+        return err.message;
+    }
+  }
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EPIPE') return 'the output pipe was closed before the command finished';
+    return err.message;
+  }
+  return String(err);
+}
