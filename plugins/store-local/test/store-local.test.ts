@@ -37,12 +37,11 @@ async function caught(promise: Promise<unknown>): Promise<any> {
 }
 
 /** Runs a fixture script in its own Node process (TypeScript through tsx, sources through strata-source). */
-function node(script: string, args: string[], options: { uid?: number; gid?: number } = {}) {
-  const child = spawn(process.execPath, ['--conditions=strata-source', '--import', 'tsx', join('test', 'fixtures', script), ...args], {
-    cwd: pkgDir,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    ...options,
-  });
+function node(script: string, args: string[], options: { withoutRootPowers?: boolean } = {}) {
+  const argv = [process.execPath, '--conditions=strata-source', '--import', 'tsx', join('test', 'fixtures', script), ...args];
+  // As root, file modes do not apply; setpriv (util-linux) drops the capabilities that bypass them.
+  if (options.withoutRootPowers) argv.unshift('setpriv', '--bounding-set=-dac_override,-dac_read_search', '--');
+  const child = spawn(argv[0], argv.slice(1), { cwd: pkgDir, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -157,18 +156,17 @@ describe('local store', () => {
     const store = localStore(dir);
     await store.create();
     await store.put('keys/k1', new Uint8Array([1]));
-    await chmod(dir, 0o700);
-    // As root, file modes do not stop us; a process running as nobody meets them for real.
-    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    if (process.getuid?.() !== 0) await chmod(join(dir, 'keys'), 0o000);
-    await chmod(root, 0o755);
-    for (const [op, key] of [['get', 'keys/k1'], ['put', 'keys/k2'], ['list', 'keys/']]) {
-      const { exited } = node('try-access.ts', [dir, op, key], asNobody);
-      const outcome = JSON.parse((await exited).trim());
-      expect(outcome, op).toMatchObject({ ok: false, name: 'PermissionError', code: 'PERMISSION', component: 'local' });
-      expect(outcome.message, op).toContain(dir);
+    await chmod(join(dir, 'keys'), 0o000);
+    try {
+      for (const [op, key] of [['get', 'keys/k1'], ['put', 'keys/k2'], ['list', 'keys/']]) {
+        const { exited } = node('try-access.ts', [dir, op, key], { withoutRootPowers: process.getuid?.() === 0 });
+        const outcome = JSON.parse((await exited).trim());
+        expect(outcome, op).toMatchObject({ ok: false, name: 'PermissionError', code: 'PERMISSION', component: 'local' });
+        expect(outcome.message, op).toContain(join(dir, 'keys'));
+      }
+    } finally {
+      await chmod(join(dir, 'keys'), 0o700);
     }
-    if (process.getuid?.() !== 0) await chmod(join(dir, 'keys'), 0o700);
   });
 
   test('the local descriptor parses local: URLs and plain paths and round-trips', async () => {
