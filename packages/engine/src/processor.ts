@@ -1,0 +1,348 @@
+/**
+ * The CPU side of backup, restore and check: reading and chunking files, hashing, compressing,
+ * sealing, and the reverse. Runs inside worker threads (worker.ts) or, when a plugin cannot be
+ * rebuilt in a worker, on the main thread. Talks to the repository through a small Host interface.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { Chunker, createGearTable } from './chunker.js';
+import { BLOB_DATA, Box, type CompressionChoice } from './format/box.js';
+import { toHex } from './format/util.js';
+
+export interface SealedBlob {
+  type: number;
+  id: Uint8Array;
+  sealed: Uint8Array;
+  rawLength: number;
+}
+
+export interface ProcessorHost {
+  /** For each 32-byte id in `ids` (concatenated): 1 if the repository needs it (and reserves it), else 0. */
+  query(ids: Uint8Array): Promise<Uint8Array>;
+  /** Hands sealed blobs to the packer; resolves when there is room for more (backpressure). */
+  store(blobs: SealedBlob[]): Promise<void>;
+}
+
+export interface BackupFileSpec {
+  path: Uint8Array | string;
+  /** 'snapshot' stats before and after reading and reads again when the file changed. */
+  consistent?: boolean;
+  maxRereads?: number;
+}
+
+export interface StatStamp {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
+export type BackupFileResult =
+  | { ok: true; content: string[]; sha256: string; size: number; dataAdded: number; blobsAdded: number; packedAdded: number; inconsistent: boolean; rereads: number; stat?: StatStamp }
+  | { ok: false; error: string };
+
+export interface ChunkerSetup {
+  params: { min: number; avg: number; max: number };
+  secret: Uint8Array;
+}
+
+const READ_SIZE = 4 * 1024 * 1024;
+/** Chunks waiting for a dedup query are flushed at this many bytes. */
+const FLUSH_BYTES = 16 * 1024 * 1024;
+
+/** Paths cross the thread boundary as Uint8Array; fs wants a Buffer or a string. */
+export function fsPath(p: Uint8Array | string): Buffer | string {
+  return typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+}
+
+function exactBuffer(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
+}
+
+function stamp(st: fs.BigIntStats): StatStamp {
+  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString() };
+}
+
+function sameStamp(a: StatStamp, b: StatStamp): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+interface PendingChunk {
+  id: Uint8Array;
+  data: Uint8Array;
+  file: FileAcc;
+}
+
+interface FileAcc {
+  content: string[];
+  dataAdded: number;
+  blobsAdded: number;
+  packedAdded: number;
+}
+
+export class Processor {
+  readonly box: Box;
+  private readonly choice: CompressionChoice;
+  private readonly chunker: Chunker;
+  private pending: PendingChunk[] = [];
+  private pendingBytes = 0;
+
+  constructor(box: Box, choice: CompressionChoice, chunker: ChunkerSetup) {
+    this.box = box;
+    this.choice = choice;
+    this.chunker = new Chunker(chunker.params, createGearTable(chunker.secret));
+  }
+
+  private async flush(host: ProcessorHost): Promise<void> {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const ids = new Uint8Array(batch.length * 32);
+    batch.forEach((c, i) => ids.set(c.id, i * 32));
+    const flags = await host.query(ids);
+    const blobs: SealedBlob[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      if (!flags[i]) continue;
+      const c = batch[i];
+      const sealed = exactBuffer(this.box.encodeBlob(BLOB_DATA, c.id, c.data, this.choice));
+      c.file.dataAdded += c.data.length;
+      c.file.blobsAdded += 1;
+      c.file.packedAdded += sealed.length;
+      blobs.push({ type: BLOB_DATA, id: c.id, sealed, rawLength: c.data.length });
+    }
+    if (blobs.length > 0) await host.store(blobs);
+  }
+
+  private async addChunk(chunk: Uint8Array, file: FileAcc, host: ProcessorHost): Promise<void> {
+    const id = this.box.blobId(chunk);
+    file.content.push(toHex(id));
+    this.pending.push({ id, data: chunk, file });
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= FLUSH_BYTES) await this.flush(host);
+  }
+
+  /** Reads, chunks and stores one byte source. */
+  async consume(source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, host: ProcessorHost): Promise<{ acc: FileAcc; sha256: string; size: number }> {
+    const acc: FileAcc = { content: [], dataAdded: 0, blobsAdded: 0, packedAdded: 0 };
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const buf of source) {
+      hash.update(buf);
+      size += buf.length;
+      for (const c of this.chunker.push(buf)) await this.addChunk(c, acc, host);
+    }
+    for (const c of this.chunker.finish()) await this.addChunk(c, acc, host);
+    return { acc, sha256: hash.digest('hex'), size };
+  }
+
+  /** Backs up a batch of files; the chunks of all of them share dedup queries. */
+  async backupFiles(files: BackupFileSpec[], host: ProcessorHost): Promise<BackupFileResult[]> {
+    const results: BackupFileResult[] = [];
+    for (const f of files) {
+      let result: BackupFileResult;
+      try {
+        result = await this.backupFile(f, host);
+      } catch (err) {
+        result = { ok: false, error: (err as Error).message };
+      }
+      results.push(result);
+    }
+    await this.flush(host);
+    return results;
+  }
+
+  private async backupFile(f: BackupFileSpec, host: ProcessorHost): Promise<BackupFileResult> {
+    const maxRereads = f.consistent ? (f.maxRereads ?? 3) : 0;
+    let rereads = 0;
+    let totalAdded = { dataAdded: 0, blobsAdded: 0, packedAdded: 0 };
+    for (;;) {
+      const fd = fs.openSync(fsPath(f.path), fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+      let before: StatStamp;
+      let r: { acc: FileAcc; sha256: string; size: number };
+      try {
+        before = stamp(fs.fstatSync(fd, { bigint: true }));
+        r = await this.consume(readFd(fd), host);
+      } finally {
+        fs.closeSync(fd);
+      }
+      totalAdded = { dataAdded: totalAdded.dataAdded + r.acc.dataAdded, blobsAdded: totalAdded.blobsAdded + r.acc.blobsAdded, packedAdded: totalAdded.packedAdded + r.acc.packedAdded };
+      let inconsistent = false;
+      if (f.consistent) {
+        let after: StatStamp | undefined;
+        try {
+          after = stamp(fs.lstatSync(fsPath(f.path), { bigint: true }));
+        } catch {
+          after = undefined;
+        }
+        if (!after || !sameStamp(before, after) || after.size !== r.size) {
+          if (rereads < maxRereads) {
+            rereads++;
+            continue;
+          }
+          inconsistent = true;
+        }
+      }
+      return { ok: true, content: r.acc.content, sha256: r.sha256, size: r.size, ...totalAdded, inconsistent, rereads, stat: before };
+    }
+  }
+
+  /** Decodes and verifies one blob. */
+  decode(type: number, id: Uint8Array, stored: Uint8Array, rawLength: number): Uint8Array {
+    return this.box.decodeBlob(type, id, stored, rawLength);
+  }
+}
+
+function* readFd(fd: number): Generator<Uint8Array> {
+  for (;;) {
+    // A fresh buffer each time: the chunker keeps views of pushed buffers.
+    const buf = Buffer.allocUnsafeSlow(READ_SIZE);
+    let n = 0;
+    while (n < READ_SIZE) {
+      const got = fs.readSync(fd, buf, n, READ_SIZE - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    if (n === 0) return;
+    yield new Uint8Array(buf.buffer, 0, n);
+    if (n < READ_SIZE) return;
+  }
+}
+
+// ---------------------------------------------------------------- restore
+
+export interface RestoreBlob {
+  type: number;
+  id: Uint8Array;
+  stored: Uint8Array;
+  rawLength: number;
+}
+
+export interface RestoreSegment {
+  /** Identifies the file across segments (same worker). */
+  key: number;
+  path: Uint8Array | string;
+  first: boolean;
+  last: boolean;
+  blobs: RestoreBlob[];
+  /** On the last segment: the recorded size and SHA-256. */
+  size?: number;
+  sha256?: string;
+  /** Where to keep a damaged file; undefined removes it. */
+  damagedPath?: Uint8Array | string;
+  /** The main thread could not fetch this segment's blobs: the file is damaged. */
+  error?: string;
+}
+
+export interface RestoreFileResult {
+  key: number;
+  ok: boolean;
+  bytes: number;
+  error?: string;
+}
+
+interface OpenRestore {
+  fd: number;
+  hash: ReturnType<typeof createHash>;
+  pos: number;
+  error?: string;
+  path: Uint8Array | string;
+}
+
+const ZERO_BLOCK = 64 * 1024;
+const zeros = Buffer.alloc(ZERO_BLOCK);
+
+function isZero(b: Uint8Array, start: number, end: number): boolean {
+  return Buffer.from(b.buffer, b.byteOffset + start, end - start).equals(end - start === ZERO_BLOCK ? zeros : zeros.subarray(0, end - start));
+}
+
+export class Restorer {
+  private readonly box: Box;
+  private readonly open = new Map<number, OpenRestore>();
+
+  constructor(box: Box) {
+    this.box = box;
+  }
+
+  /** Writes segments of files; returns results for files whose last segment was handled. */
+  restoreSegments(segments: RestoreSegment[]): RestoreFileResult[] {
+    const done: RestoreFileResult[] = [];
+    for (const s of segments) {
+      let f = this.open.get(s.key);
+      if (s.first || !f) {
+        try {
+          const fd = fs.openSync(fsPath(s.path), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | (fs.constants.O_NOFOLLOW ?? 0), 0o600);
+          f = { fd, hash: createHash('sha256'), pos: 0, path: s.path };
+        } catch (err) {
+          done.push({ key: s.key, ok: false, bytes: 0, error: `cannot create the file: ${(err as Error).message}` });
+          continue;
+        }
+        this.open.set(s.key, f);
+      }
+      if (s.error && !f.error) f.error = s.error;
+      if (!f.error) {
+        for (const b of s.blobs) {
+          let plain: Uint8Array;
+          try {
+            plain = this.box.decodeBlob(b.type, b.id, b.stored, b.rawLength);
+          } catch (err) {
+            f.error = (err as Error).message;
+            break;
+          }
+          f.hash.update(plain);
+          writeSparse(f.fd, plain, f.pos);
+          f.pos += plain.length;
+        }
+      }
+      if (s.last) {
+        this.open.delete(s.key);
+        let error = f.error;
+        try {
+          if (!error && s.size !== undefined && f.pos !== s.size) error = `restored ${f.pos} bytes instead of ${s.size}`;
+          fs.ftruncateSync(f.fd, f.pos);
+          if (!error && s.sha256 !== undefined) {
+            const got = f.hash.digest('hex');
+            if (got !== s.sha256) error = `SHA-256 ${got.slice(0, 16)}... does not match the recorded ${s.sha256.slice(0, 16)}...`;
+          }
+        } finally {
+          fs.closeSync(f.fd);
+        }
+        if (error) {
+          try {
+            if (s.damagedPath !== undefined) fs.renameSync(fsPath(f.path), fsPath(s.damagedPath));
+            else fs.rmSync(fsPath(f.path), { force: true });
+          } catch {
+            // reported below either way
+          }
+        }
+        done.push({ key: s.key, ok: !error, bytes: f.pos, error });
+      }
+    }
+    return done;
+  }
+}
+
+/** Writes the data at pos, skipping 64 KiB blocks of zeros so the file keeps holes. */
+function writeSparse(fd: number, data: Uint8Array, pos: number): void {
+  const n = data.length;
+  let start = 0;
+  while (start < n) {
+    // Find a run of non-zero blocks and write it in one call.
+    let end = start;
+    while (end < n) {
+      const blockEnd = Math.min(end + ZERO_BLOCK, n);
+      if (blockEnd - end === ZERO_BLOCK && isZero(data, end, blockEnd)) break;
+      end = blockEnd;
+    }
+    if (end > start) {
+      let off = start;
+      while (off < end) off += fs.writeSync(fd, data, off, end - off, pos + off);
+    }
+    // Skip zero blocks.
+    start = end;
+    while (start < n) {
+      const blockEnd = Math.min(start + ZERO_BLOCK, n);
+      if (blockEnd - start !== ZERO_BLOCK || !isZero(data, start, blockEnd)) break;
+      start = blockEnd;
+    }
+  }
+}
