@@ -10,6 +10,7 @@ export interface MemoryFlaws {
   leakTempKey?: boolean;
   keepCallerArray?: boolean;
   wrongComponent?: boolean;
+  deleteIsNoop?: boolean;
 }
 
 /**
@@ -59,6 +60,7 @@ export function memoryStore(objects: Map<string, Uint8Array>, prefix: string, ca
     async delete(key: string) {
       await Promise.resolve();
       if (flaws.deleteMissingThrows && !objects.has(full(key))) throw missing(key);
+      if (flaws.deleteIsNoop) return;
       objects.delete(full(key));
       if (flaws.leakTempKey) objects.delete(full(`${key}.tmp`));
     },

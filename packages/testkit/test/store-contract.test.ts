@@ -46,6 +46,13 @@ describe('the store contract catches a flawed store', () => {
     expect(named(result, 'passed').sort()).toEqual(['delete removes an object; deleting a missing key is fine', 'describes itself: name, location and capabilities']);
   });
 
+  test('a delete that does nothing fails the clean-up check of every test that writes', async () => {
+    const result = await outcomes({ deleteIsNoop: true });
+    expect(named(result, 'passed')).toEqual(['describes itself: name, location and capabilities']);
+    const cleanUp = [...result.values()].filter((o) => String(o.error).includes('everything the test wrote is deleted'));
+    expect(cleanUp.length).toBeGreaterThanOrEqual(12);
+  });
+
   test('a sound store passes every test', async () => {
     const result = await outcomes({});
     expect(named(result, 'failed')).toEqual([]);

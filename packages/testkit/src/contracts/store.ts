@@ -157,16 +157,22 @@ export function storeContract(runner: ContractRunner, makeStore: StoreFactory, o
             await store.put(key, data, options);
           },
         };
+        let passed = false;
         try {
           await body(session);
           // Nothing but what the test wrote may be listed (no temp files, no markers).
           const left = await collect(store.list(''));
           for (const info of left) expect(written.has(info.key), `list('') shows only keys the test wrote, found "${info.key}"`).toBe(true);
+          passed = true;
         } finally {
-          await pool([...written], 32, (key) => store.delete(key));
-          const after = await collect(store.list(''));
+          // After a failure, clean up as well as we can and let the first error speak.
+          const cleanUp = async () => {
+            await pool([...written], 32, (key) => store.delete(key));
+            return collect(store.list(''));
+          };
+          const after = passed ? await cleanUp() : await cleanUp().catch(() => []);
           await store.close?.();
-          expect(after.map((i) => i.key), 'everything the test wrote is deleted').toEqual([]);
+          if (passed) expect(after.map((i) => i.key), 'everything the test wrote is deleted').toEqual([]);
         }
       },
       timeout,
