@@ -1,4 +1,3 @@
-import { Command } from 'commander';
 import { CliError } from '../errors.js';
 import { localTime, table } from '../format.js';
 import { canPrompt, readPasswordFile } from '../password.js';
@@ -20,7 +19,7 @@ async function newKeyPassword(ctx: CliContext, file: string | undefined): Promis
 
 export const command: CommandModule = {
   register(program, app) {
-    const key = new Command('key').description('manage the passwords (keys) that open the repository');
+    const key = program.command('key').description('manage the passwords (keys) that open the repository');
     key.addHelpText(
       'after',
       `
@@ -90,6 +89,5 @@ Examples:
           else ctx.output.result('password changed');
         }),
       );
-    program.addCommand(key);
   },
 };
