@@ -15,3 +15,4 @@ export {
   subtractRetentionDuration,
   type RetentionDuration,
 } from './duration.js';
+export { forgetSnapshots, matchesSnapshotFilter, type ForgetRunOptions } from './forget.js';
