@@ -2,12 +2,23 @@
  * Repository: the public face of @strata/engine (see README.md). Wraps RepoInternals; every method
  * that reads or writes the repository takes a lock for its duration.
  */
+import type { Writable } from 'node:stream';
 import { InvalidArgumentError, NotFoundError } from '@strata/core';
 import { runBackup } from './backup/archiver.js';
+import { runCheck, verifySnapshot } from './check.js';
+import { runCopy } from './copy.js';
 import { type RepoConfig } from './format/config.js';
+import { parseKeyFile } from './format/keys.js';
+import { keys } from './format/util.js';
+import { diffSnapshots, dumpPath, listSnapshot, repositoryStats } from './inspect.js';
 import { RepoInternals } from './internals.js';
+import { prune } from './prune.js';
 import { runRestore } from './restore.js';
-import type { BackupOptions, BackupResult, InitOptions, RepositoryOptions, RestoreOptions, RestoreResult, Snapshot, SnapshotFilter } from './types.js';
+import { forgetSnapshots } from './retention/forget.js';
+import type {
+  BackupOptions, BackupResult, CheckOptions, CheckProblem, CheckResult, CopyOptions, CopyResult, DiffResult, ForgetGroup, ForgetOptions, InitOptions, KeyInfo, NodeEntry,
+  PruneOptions, PruneResult, RepositoryOptions, RepositoryStats, RestoreOptions, RestoreResult, RetentionPolicy, Snapshot, SnapshotFilter,
+} from './types.js';
 
 export interface PublicConfig {
   version: number;
@@ -87,6 +98,143 @@ export class Repository {
     if (hits.length === 0) throw new NotFoundError('engine', `no snapshot with id ${ref}; list them with "strata snapshots".`);
     if (hits.length > 1) throw new InvalidArgumentError('engine', `snapshot prefix ${ref} is ambiguous (${hits.length} snapshots); give more digits.`);
     return hits[0];
+  }
+
+  /** Every entry under `path` (default: the whole snapshot), depth first, the start itself included. */
+  async *ls(ref: string, path?: string): AsyncIterable<NodeEntry> {
+    await this.internals.loadIndex();
+    const snap = await this.findSnapshot(ref);
+    yield* listSnapshot(this.internals, snap, path);
+  }
+
+  /** What changed from snapshot a to snapshot b: '+' added, '-' removed, 'M' modified, 'T' type changed. */
+  async diff(a: string, b: string): Promise<DiffResult> {
+    await this.internals.loadIndex();
+    return diffSnapshots(this.internals, await this.findSnapshot(a), await this.findSnapshot(b));
+  }
+
+  /** Figures for one snapshot, or for all of them. */
+  async stats(ref?: string): Promise<RepositoryStats> {
+    await this.internals.loadIndex();
+    const snaps = ref ? [await this.findSnapshot(ref)] : await this.snapshots();
+    const st = await repositoryStats(this.internals, snaps);
+    if (!ref) {
+      // The whole repository: every pack and index file in the store.
+      let stored = 0;
+      let packs = 0;
+      for await (const o of this.internals.listIds('data/')) {
+        stored += o.size;
+        packs++;
+      }
+      for await (const o of this.internals.listIds('index/')) stored += o.size;
+      st.storedSize = stored;
+      st.packs = packs;
+    }
+    return st;
+  }
+
+  /** Writes a file's bytes, or a tar (ustar/pax) of a directory, to `out` (not ended). */
+  async dump(ref: string, path: string, out: NodeJS.WritableStream): Promise<void> {
+    const lock = await this.internals.lock(false);
+    try {
+      await this.internals.loadIndex();
+      await dumpPath(this.internals, await this.findSnapshot(ref), path, out as Writable);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Verifies the repository (see CheckOptions); damage is reported in the result, not thrown. */
+  async check(options?: CheckOptions): Promise<CheckResult> {
+    const lock = await this.internals.lock(false);
+    try {
+      return await runCheck(this.internals, options);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Reads back and verifies every blob of one snapshot; returns the problems (empty when sound). */
+  async verifySnapshot(ref: string): Promise<CheckProblem[]> {
+    const lock = await this.internals.lock(false);
+    try {
+      await this.internals.loadIndex();
+      return await verifySnapshot(this.internals, await this.findSnapshot(ref));
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Applies a retention policy; removes the snapshots it does not keep (exclusive lock unless dryRun). */
+  forget(policy: RetentionPolicy, options?: ForgetOptions): Promise<ForgetGroup[]> {
+    return forgetSnapshots(this.internals, policy, options);
+  }
+
+  /** Removes data no snapshot needs and repacks sparse packs (exclusive lock). */
+  prune(options?: PruneOptions): Promise<PruneResult> {
+    return prune(this.internals, options);
+  }
+
+  /** Copies snapshots (default all) with the blobs they need from another open repository. */
+  async copyFrom(source: Repository, options: CopyOptions = {}): Promise<CopyResult> {
+    const lock = await this.internals.lock(false);
+    const srcLock = await source.internals.lock(false);
+    try {
+      let selected: Snapshot[];
+      if (options.snapshots && options.snapshots.length > 0) {
+        selected = [];
+        for (const r of options.snapshots) {
+          const s = await source.findSnapshot(r);
+          if (!selected.some((x) => x.id === s.id)) selected.push(s);
+        }
+      } else selected = await source.snapshots();
+      return await runCopy(this.internals, source.internals, selected, options);
+    } finally {
+      await srcLock.release();
+      await lock.release();
+    }
+  }
+
+  /** The key files; `current` marks the one this Repository was opened with. */
+  async listKeys(): Promise<KeyInfo[]> {
+    const out: KeyInfo[] = [];
+    for await (const o of this.internals.listIds('keys/')) {
+      try {
+        const k = parseKeyFile(await this.internals.store.get(o.key));
+        out.push({ id: o.id, created: k.created, host: k.host, username: k.username, current: o.id === this.internals.keyId });
+      } catch {
+        out.push({ id: o.id, created: '', host: '', username: '', current: false });
+      }
+    }
+    return out.sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  /** Adds a key file for another password; returns its id. */
+  addKey(password: string): Promise<string> {
+    return this.internals.addKey(password);
+  }
+
+  /** Removes a key file (id or unique prefix); refuses the key in use. */
+  async removeKey(id: string): Promise<void> {
+    const all = await this.listKeys();
+    const hits = all.filter((k) => k.id.startsWith(id));
+    if (hits.length === 0) throw new NotFoundError('engine', `no key with id ${id}; list them with "strata key list".`);
+    if (hits.length > 1) throw new InvalidArgumentError('engine', `key prefix ${id} is ambiguous; give more digits.`);
+    if (hits[0].current) throw new InvalidArgumentError('engine', 'refusing to remove the key in use; open the repository with another key first.');
+    await this.internals.store.delete(keys.key(hits[0].id));
+  }
+
+  /** Replaces the current key by one for the new password. */
+  async changePassword(newPassword: string): Promise<void> {
+    const old = this.internals.keyId;
+    const id = await this.internals.addKey(newPassword);
+    this.internals.keyId = id;
+    if (old) await this.internals.store.delete(keys.key(old));
+  }
+
+  /** Removes stale locks (all: every lock); returns how many were removed. */
+  unlock(options: { all?: boolean } = {}): Promise<number> {
+    return this.internals.locks.removeStale(options.all ?? false);
   }
 
   /** Releases locks, workers and the store. */
