@@ -104,7 +104,13 @@ export class CliContext {
 
   /** Settings shared by open and init. */
   private async baseOptions(store: Store, password: string): Promise<RepositoryOptions> {
-    const [codecs, ciphers] = await Promise.all([this.registry.codecs(), this.registry.ciphers()]);
+    const [codecs, ciphers] = await Promise.all([
+      this.registry.codecs((name, err) => {
+        this.logger.warn({ codec: name, err }, 'codec unavailable');
+        this.output.warn(`codec ${name} is unavailable (${describeError(err)}); data compressed with it cannot be read`);
+      }),
+      this.registry.ciphers(),
+    ]);
     const loaded = await this.config();
     let cacheDir: string | false | undefined;
     if (this.globals.cache === false) cacheDir = false;

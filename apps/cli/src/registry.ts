@@ -206,10 +206,18 @@ export class PluginRegistry {
   }
 
   /** Every codec this CLI has: the engine reads blobs by codec id, so it gets them all. */
-  async codecs(): Promise<Codec[]> {
+  async codecs(onUnavailable?: (name: string, err: unknown) => void): Promise<Codec[]> {
     const names = this.names('codec');
-    const descriptors = await Promise.all(names.map((n) => this.get('codec', n)));
-    return descriptors.map((d) => (d as CodecDescriptor).create());
+    const settled = await Promise.allSettled(names.map(async (n) => ((await this.get('codec', n)) as CodecDescriptor).create()));
+    const codecs: Codec[] = [];
+    settled.forEach((r, i) => {
+      // A codec that cannot load only matters for blobs written with it: the engine names the
+      // missing codec then. Everything else keeps working.
+      if (r.status === 'fulfilled') codecs.push(r.value);
+      else if (onUnavailable) onUnavailable(names[i], r.reason);
+      else throw r.reason;
+    });
+    return codecs;
   }
 
   /** Every cipher this CLI has (the repository's config names the one it uses). */

@@ -19,8 +19,11 @@ export interface RunOptions {
   cwd?: string;
   /** Written to stdin, then stdin is closed. Without it stdin is empty (closed at once). */
   input?: string | Buffer;
-  /** Run as another user (uid, gid): used as root to make a file unreadable for real. */
-  asUser?: { uid: number; gid: number };
+  /**
+   * Drop the capabilities that let root ignore file modes (as root only), so a chmod 000 file is
+   * really unreadable, as it is for any other user.
+   */
+  withoutRootPowers?: boolean;
 }
 
 /** A clean environment: no STRATA_* from the caller, HOME in a temp dir so no real cache is touched. */
@@ -34,12 +37,9 @@ export function baseEnv(home: string): Record<string, string> {
 }
 
 export function spawnCli(args: string[], options: RunOptions = {}): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], {
-    cwd: options.cwd,
-    env: options.env,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    ...(options.asUser ? { uid: options.asUser.uid, gid: options.asUser.gid } : {}),
-  });
+  const argv = [process.execPath, CLI, ...args];
+  if (options.withoutRootPowers && process.getuid?.() === 0) argv.unshift('setpriv', '--bounding-set=-dac_override,-dac_read_search', '--');
+  return spawn(argv[0], argv.slice(1), { cwd: options.cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 /** Collects a spawned CLI's output and exit code. */

@@ -36,7 +36,7 @@ Exit code 1 when damage is found; each problem is named with the snapshots and f
           ctx.output.done();
           ctx.logger.info({ ok: result.ok, errors: result.errors.length, packsChecked: result.packsChecked }, 'check finished');
           if (ctx.output.json) {
-            ctx.output.document(result);
+            ctx.output.jsonLine({ messageType: 'summary', ...result });
           } else {
             for (const note of result.notes) ctx.output.info(`note: ${note}`);
             if (result.ok) {
