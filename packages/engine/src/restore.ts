@@ -4,7 +4,6 @@
  * kept as NAME.strata-damaged), then links, special files, owners, modes and times (directories
  * last, deepest first). Absolute snapshot paths land under the target (/srv/app -> DIR/srv/app).
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { compilePatterns } from './glob.js';
 import { pathText } from './backup/archiver.js';
 import { type TreeNode } from './format/tree.js';
 import { fromHexId } from './format/util.js';
+import { makeNode, setTimeNs } from './fsx.js';
 import { type RepoInternals, mapLimit } from './internals.js';
 import type { RestoreBlob, RestoreSegment } from './processor.js';
 import type { FileError, RestoreOptions, RestoreResult, Snapshot } from './types.js';
@@ -27,12 +27,6 @@ interface Item {
   dest: Buffer;
   /** Path inside the snapshot (for messages). */
   snapPath: string;
-}
-
-function execFileP(cmd: string, args: (string | Buffer)[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args as string[], (err) => (err ? reject(err) : resolve()));
-  });
 }
 
 function join(dir: Buffer, name: Uint8Array): Buffer {
@@ -249,6 +243,13 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
       continue;
     }
     try {
+      if (overwrite !== 'always' && (await exists(item.dest))) {
+        const [a, b] = await Promise.all([fs.promises.lstat(item.dest), fs.promises.lstat(primary.dest)]);
+        if (overwrite === 'never' || (a.ino === b.ino && a.dev === b.dev)) {
+          result.filesSkipped++;
+          continue;
+        }
+      }
       await fs.promises.rm(item.dest, { force: true });
       await fs.promises.link(primary.dest, item.dest);
       result.filesRestored++;
@@ -262,16 +263,16 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
   for (const o of others) {
     const n = o.node;
     try {
-      if (overwrite === 'never' && (await exists(o.dest))) {
+      if (overwrite !== 'always' && (await exists(o.dest)) && (overwrite === 'never' || (await sameSpecial(o.dest, n)))) {
         result.filesSkipped++;
         continue;
       }
       await fs.promises.rm(o.dest, { force: true }).catch(() => undefined);
       if (n.type === 'symlink') await fs.promises.symlink(Buffer.from(n.linkTarget!), o.dest);
-      else if (n.type === 'fifo') await execFileP('mkfifo', ['-m', (n.mode & 0o7777).toString(8), o.dest]);
+      else if (n.type === 'fifo') await makeNode(o.dest, 'fifo', n.mode);
       else if ((n.type === 'chardev' || n.type === 'blockdev') && isRoot && n.rdev !== undefined) {
         const [major, minor] = devMajorMinor(n.rdev);
-        await execFileP('mknod', [o.dest, n.type === 'chardev' ? 'c' : 'b', String(major), String(minor)]);
+        await makeNode(o.dest, n.type, n.mode, major, minor);
       } else {
         result.errors.push({ path: o.snapPath, message: `${n.type} entries are not restored${n.type.endsWith('dev') ? ' unless running as root' : ''}` });
         continue;
@@ -283,7 +284,7 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
   }
 
   // 6. Metadata: files and others, then directories deepest first.
-  const fixups: { dest: Buffer; ns: bigint }[] = [];
+  const fixups: { dest: Buffer; ns: bigint; symlink: boolean }[] = [];
   const meta = async (item: Item, errors: FileError[]) => {
     const n = item.node;
     if (n.mode < 0) return;
@@ -293,7 +294,7 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
       const t = nsToSeconds(n.mtimeNs);
       await fs.promises.lutimes(item.dest, t, t);
       const st = await fs.promises.lstat(item.dest, { bigint: true });
-      if (st.mtimeNs !== n.mtimeNs) fixups.push({ dest: item.dest, ns: n.mtimeNs });
+      if (st.mtimeNs !== n.mtimeNs) fixups.push({ dest: item.dest, ns: n.mtimeNs, symlink: n.type === 'symlink' });
     } catch (err) {
       errors.push({ path: item.snapPath, message: `metadata: ${(err as Error).message}` });
     }
@@ -302,17 +303,29 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
   await mapLimit([...written, ...others], 16, (i) => meta(i, result.errors));
   await fixNanoseconds(fixups);
   fixups.length = 0;
+  // Directories deepest first, each fixed before its parent is touched.
   const byDepth = [...dirs].sort((a, b) => b.dest.length - a.dest.length);
   for (const d of byDepth) {
     await meta(d, result.errors);
+    await fixNanoseconds(fixups);
+    fixups.length = 0;
     if (d.node.mode >= 0) result.dirsRestored++;
   }
-  await fixNanoseconds(fixups);
 
   result.success = result.damaged.length === 0 && result.errors.length === 0;
   result.durationMs = Date.now() - started;
   progress();
   return result;
+}
+
+/** True when the entry on disk is already what the node describes (type, and target for symlinks). */
+async function sameSpecial(p: Buffer, n: TreeNode): Promise<boolean> {
+  const st = await fs.promises.lstat(p);
+  if (n.type === 'symlink') return st.isSymbolicLink() && (await fs.promises.readlink(p, { encoding: 'buffer' })).equals(Buffer.from(n.linkTarget!));
+  if (n.type === 'fifo') return st.isFIFO();
+  if (n.type === 'chardev') return st.isCharacterDevice() && BigInt(st.rdev) === n.rdev;
+  if (n.type === 'blockdev') return st.isBlockDevice() && BigInt(st.rdev) === n.rdev;
+  return false;
 }
 
 async function exists(p: Buffer): Promise<boolean> {
@@ -325,15 +338,13 @@ async function exists(p: Buffer): Promise<boolean> {
 }
 
 /**
- * fs.utimes takes seconds as a double (about 0.2 µs resolution today); where that missed the exact
- * nanoseconds, `touch -h -d @S.N` (GNU coreutils) sets them. Without touch the µs-close time stays.
+ * fs.lutimes takes seconds as a double (about 0.2 µs resolution today); where that missed the exact
+ * nanoseconds, touch (GNU coreutils) sets them. Without touch the close time stays.
  */
-async function fixNanoseconds(list: { dest: Buffer; ns: bigint }[]): Promise<void> {
-  await mapLimit(list, 8, async ({ dest, ns }) => {
-    const s = ns / 1_000_000_000n;
-    const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
+async function fixNanoseconds(list: { dest: Buffer; ns: bigint; symlink: boolean }[]): Promise<void> {
+  await mapLimit(list, 8, async ({ dest, ns, symlink }) => {
     try {
-      await execFileP('touch', ['-h', '-c', '-d', `@${s}.${frac}`, '--', dest]);
+      await setTimeNs(dest, ns, symlink);
     } catch {
       // keep the close time
     }
