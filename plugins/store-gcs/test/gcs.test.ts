@@ -134,7 +134,7 @@ describe('gcs store on the loopback server', () => {
     await store.delete('data/aa/big');
   });
 
-  test('a body damaged on the server is caught by the CRC-32C check on a whole read', async () => {
+  test('a body damaged on the server is caught by the hash check on a whole read', async () => {
     const store = new GcsStore({ bucket: 'strata-test', prefix: 'damaged', endpoint: server.endpoint });
     await store.put('index/x', new Uint8Array(5000).fill(7));
     const stored = server.server.buckets.get('strata-test')!.objects.get('damaged/index/x')!;

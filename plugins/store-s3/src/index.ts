@@ -29,6 +29,10 @@ import {
   type StoreDescriptor,
 } from '@strata/core';
 
+// This package pins an SDK release that supports Node 20; its notice about later releases needing
+// Node 22 would only clutter every command's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const COMPONENT = 's3';
 const MiB = 1024 * 1024;
 
