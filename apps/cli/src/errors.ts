@@ -70,8 +70,13 @@ export function describeError(err: unknown, context: ErrorContext = {}): string 
       }
       case 'WRONG_PASSWORD':
         return `wrong password for repository ${repo}: no key opens it; check --password-file, STRATA_PASSWORD_FILE or STRATA_PASSWORD`;
-      case 'LOCKED':
-        return `repository ${repo} is locked (${bare(err)}); wait until that command ends, or remove a stale lock with "strata unlock"`;
+      case 'LOCKED': {
+        const h = (err as { holder?: { exclusive?: boolean; pid?: number; host?: string; username?: string; time?: string } }).holder;
+        if (h && typeof h.pid === 'number' && h.host) {
+          return `repository ${repo} is locked by ${h.exclusive ? 'an exclusive' : 'a shared'} lock of pid ${h.pid} on ${h.host}${h.username ? ` (user ${h.username})` : ''}${h.time ? ` since ${h.time}` : ''}; wait until that command ends, or run "strata unlock" if that process is gone`;
+        }
+        return `repository ${repo} is locked: ${bare(err)}`;
+      }
       case 'REPOSITORY_EXISTS':
         return `repository ${repo} already exists; use it as it is, or choose another --repo`;
       default:

@@ -55,7 +55,7 @@ Examples:
             ctx.output.document({ messageType: 'initialized', id: repo.id, repository: location.redacted, cipher: repo.config.cipher, compression: repo.config.compression });
           } else {
             ctx.output.result(`created repository ${repo.id.slice(0, 10)} at ${location.redacted}`);
-            ctx.output.info('Keep the password safe: without it the data cannot be recovered.');
+            if (cipher) ctx.output.info('Keep the password safe: without it the data cannot be recovered.');
           }
         }),
       );
