@@ -21,6 +21,7 @@ export interface Consistency {
 /** Reads everything (like check --read-data) and returns what is wrong; [] when the repository is sound. */
 export async function verifyRepository(ri: RepoInternals): Promise<Consistency> {
   const problems: string[] = [];
+  await ri.loadIndex();
   const packSizes = new Map<string, number>();
   for await (const o of ri.listIds('data/')) packSizes.set(o.id, o.size);
   const indexed = new Map<string, Map<string, { type: number; offset: number; length: number; rawLength: number }>>();
