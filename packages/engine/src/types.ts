@@ -256,13 +256,21 @@ export interface ForgetGroup {
   key: { host?: string; paths?: string[]; tags?: string[] };
   keep: Snapshot[];
   remove: Snapshot[];
-  reasons: { snapshot: string; matches: string[] }[];
+  /** For every kept snapshot (in the order of keep): the rules that matched, in restic's wording. */
+  reasons: {
+    snapshot: string;
+    matches: string[];
+    /** Counts left in each counted rule after this snapshot (-1 unlimited; absent 0), as restic reports. */
+    counters?: { last?: number; hourly?: number; daily?: number; weekly?: number; monthly?: number; yearly?: number };
+  }[];
 }
 
 export interface ForgetOptions {
   groupBy?: ('host' | 'paths' | 'tags')[];
   dryRun?: boolean;
   filter?: SnapshotFilter;
+  /** Only snapshots of this backup set (the `set` recorded at backup). */
+  set?: string;
 }
 
 export interface PruneOptions {
@@ -279,6 +287,26 @@ export interface PruneResult {
   bytesFreed: number;
   indexFilesRewritten: number;
   dryRun: boolean;
+  /** Snapshots whose trees were walked, and the blobs they need. */
+  snapshots?: number;
+  usedBlobs?: number;
+  /** Packs, and bytes of packs plus index files, in the store before and after (estimated with dryRun). */
+  packsBefore?: number;
+  packsAfter?: number;
+  bytesBefore?: number;
+  bytesAfter?: number;
+  /** Packs no index listed (left by an interrupted backup); counted in packsDeleted. */
+  packsUnreferenced?: number;
+  /** New packs holding the repacked blobs. */
+  packsWritten?: number;
+  blobsRepacked?: number;
+  bytesRepacked?: number;
+  indexFilesBefore?: number;
+  indexFilesAfter?: number;
+  /** Indexed packs missing from the store that held nothing needed: dropped from the index. */
+  packsMissing?: number;
+  /** Unused bytes left in packs below the maxUnused threshold. */
+  bytesUnusedKept?: number;
 }
 
 export interface CopyOptions {

@@ -36,7 +36,6 @@ const store: Store = {
     await inner.delete(key);
     changed(key);
   },
-  close: () => inner.close?.() ?? Promise.resolve(),
 };
 
 const repo = await Repository.open({ store, password: PASSWORD, codecs: codecs(), ciphers: ciphers(), cacheDir: false, workers: 0 });

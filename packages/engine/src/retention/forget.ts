@@ -7,8 +7,6 @@ import type { ForgetGroup, ForgetOptions, RetentionPolicy, Snapshot, SnapshotFil
 import { applyRetentionPolicy, compileRetentionPolicy, type KeepReason } from './policy.js';
 
 export interface ForgetRunOptions extends ForgetOptions {
-  /** Only snapshots of this backup set (as recorded at backup). */
-  set?: string;
   /** "Now" for deciding which snapshots lie in the future. Default: the clock. */
   now?: Date;
   /** The caller already holds the repository's lock (exclusive, or shared for a dry run). */
