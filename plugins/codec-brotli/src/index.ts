@@ -18,6 +18,14 @@ export interface BrotliOptions {
   mode?: 'generic' | 'text';
 }
 
+// node:zlib's sync calls produce output in chunkSize pieces (16 KiB by default) and join them at
+// the end; one piece sized to the expected output is markedly faster for 1 MiB blobs.
+const MIN_CHUNK = 64 * 1024;
+const MAX_CHUNK = 32 * 1024 * 1024;
+function chunkFor(expected: number): number {
+  return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, expected));
+}
+
 function clampLevel(level: number | undefined): number {
   if (level === undefined || Number.isNaN(level)) return LEVELS.default;
   return Math.min(LEVELS.max, Math.max(LEVELS.min, Math.round(level)));
@@ -77,6 +85,7 @@ export function brotliCodec(options: BrotliOptions = {}): Codec {
           [constants.BROTLI_PARAM_LGWIN]: windowBits,
           [constants.BROTLI_PARAM_MODE]: mode,
         },
+        chunkSize: chunkFor(data.byteLength + (data.byteLength >>> 8) + 1024),
       });
       const out = new Uint8Array(prefix.byteLength + stream.byteLength);
       out.set(prefix);
@@ -95,7 +104,7 @@ export function brotliCodec(options: BrotliOptions = {}): Codec {
       let result: { buffer: Buffer; engine: { bytesWritten: number } };
       try {
         // maxOutputLength bounds the work and memory by the declared size (it must be >= 1).
-        const zlibOptions = { info: true, maxOutputLength: Math.max(1, size) } as ZlibBrotliOptions;
+        const zlibOptions = { info: true, maxOutputLength: Math.max(1, size), chunkSize: chunkFor(size) } as ZlibBrotliOptions;
         result = brotliDecompressSync(stream, zlibOptions) as unknown as typeof result;
       } catch (cause) {
         throw corrupt(`the brotli stream is invalid (${(cause as Error).message})`, cause);

@@ -151,6 +151,14 @@ interface Backend {
   decompress(data: Uint8Array, frames: ZstdFrames, maxSize: number | undefined): Uint8Array;
 }
 
+// node:zlib's sync calls produce output in chunkSize pieces (16 KiB by default) and join them at
+// the end; one piece sized to the expected output is about twice as fast for 1 MiB blobs.
+const MIN_CHUNK = 64 * 1024;
+const MAX_CHUNK = 32 * 1024 * 1024;
+function chunkFor(expected: number): number {
+  return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, expected));
+}
+
 function zlibBackend(checksum: boolean): Backend {
   const c = zlibConstants;
   const compressSync = nodeZlib.zstdCompressSync!;
@@ -161,6 +169,7 @@ function zlibBackend(checksum: boolean): Backend {
         params: { [c.ZSTD_c_compressionLevel]: level, [c.ZSTD_c_checksumFlag]: checksum ? 1 : 0 },
         // Lets zstd record the content size in the frame header, which decompress relies on.
         pledgedSrcSize: data.byteLength,
+        chunkSize: chunkFor(data.byteLength + (data.byteLength >>> 7) + 1024),
       });
     },
     decompress(data, { frames }, maxSize) {
@@ -171,7 +180,10 @@ function zlibBackend(checksum: boolean): Backend {
         const left = maxSize === undefined ? undefined : maxSize - total;
         const limit = frame.contentSize ?? left;
         // maxOutputLength must be >= 1; sizes are checked again by the caller.
-        const part = decompressSync(data.subarray(frame.offset, frame.offset + frame.length), limit === undefined ? {} : { maxOutputLength: Math.max(1, limit) });
+        const part = decompressSync(
+          data.subarray(frame.offset, frame.offset + frame.length),
+          limit === undefined ? {} : { maxOutputLength: Math.max(1, limit), chunkSize: chunkFor(limit) },
+        );
         if (frame.contentSize !== null && part.byteLength !== frame.contentSize) {
           throw corrupt(`a frame decoded to ${part.byteLength} bytes where its header declares ${frame.contentSize}`);
         }
