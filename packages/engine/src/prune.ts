@@ -280,6 +280,7 @@ async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean,
     internals.config.packSize,
   );
   let copied = 0;
+  let copiedBytes = 0;
   for (const [pack, blobs] of toCopy) {
     const bytes = await internals.readVerified(keys.pack(pack), false).catch((err) => {
       throw abort(`pack ${pack}, which holds blobs that snapshots need, cannot be read (${(err as Error).message})`, err);
@@ -294,8 +295,9 @@ async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean,
       }
       await packer.add({ type: b.type, id: b.id, sealed, rawLength: b.rawLength });
       copied++;
+      copiedBytes += b.length;
     }
-    progress(copied, 0, blobsRepacked);
+    progress(copied, copiedBytes, blobsRepacked, bytesRepacked);
   }
   await packer.flush();
   report.packsWritten = packer.packsWritten.length;
@@ -340,7 +342,6 @@ async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean,
 
   // ---- c. delete the old index files, then the packs nothing indexes any more
   await internals.deleteIndexFiles(superseded.filter((id) => !newIndexFiles.includes(id)));
-  progress(copied, 0, blobsRepacked);
   await internals.deletePacks(doomed);
 
   // ---- keep this process's view of the repository right for what it does next

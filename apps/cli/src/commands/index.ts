@@ -39,6 +39,8 @@ import { command as stats } from './stats.js';
 import { command as restore } from './restore.js';
 import { command as dump } from './dump.js';
 import { command as check } from './check.js';
+import { command as forget } from './forget.js';
+import { command as prune } from './prune.js';
 import { command as copy } from './copy.js';
 import { command as key } from './key.js';
 import { command as unlock } from './unlock.js';
@@ -57,6 +59,8 @@ export const commandModules: CommandModule[] = [
   restore,
   dump,
   check,
+  forget,
+  prune,
   copy,
   key,
   unlock,
