@@ -5,7 +5,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startAzurite, startGcsServer, startS3Server, type LoopbackServer } from '@strata/testkit';
+import { aes256gcm } from '@strata/cipher-aes-256-gcm';
+import { zstdCodec } from '@strata/codec-zstd';
+import { hasCode, retryingStore, type Store } from '@strata/core';
+import { Repository } from '@strata/engine';
+import { gcsStore } from '@strata/store-gcs';
+import { faultyStore, startAzurite, startGcsServer, startS3Server, type FaultRule, type LoopbackServer } from '@strata/testkit';
 import { baseEnv, removeDir, runCli, tempDir } from './helpers.js';
 
 let dir: string;
@@ -117,3 +122,67 @@ for (const { scheme, url } of cases) {
     });
   });
 }
+
+// The engine through a faulty cloud store: the GCS store on the loopback server, wrapped in testkit's
+// fault injector and then in the core retry policy (with no waiting), as the CLI wraps every store.
+describe('through faults on a cloud store', () => {
+  const gcs = () => servers.find((s) => s.name === 'gcs')!;
+  const make = (prefix: string, rules: FaultRule[]) => {
+    const inner = gcsStore({ bucket: 'strata-test', prefix, endpoint: gcs().endpoint, retry: false });
+    const faulty = faultyStore(inner, rules);
+    const store: Store = retryingStore(faulty, { sleep: async () => {}, maxAttempts: 8 });
+    return { faulty, store };
+  };
+  const repoOptions = (store: Store) => ({ store, password: 'pw', codecs: [zstdCodec()], ciphers: [aes256gcm()], cacheDir: false as const, workers: 1 });
+  const init = (store: Store) => Repository.init({ ...repoOptions(store), cipher: aes256gcm(), kdf: { N: 1024, r: 8, p: 1 } });
+
+  test('backup, check and restore complete through 503s, resets and lost answers', async () => {
+    const { faulty, store } = make('faults-transient', []);
+    const repo = await init(store);
+    faulty.rules.push(
+      { fault: 'unavailable', operations: ['put'], after: 1, times: 3 },
+      { fault: 'lost-answer', operations: ['put'], keyPrefix: 'data/', times: 1 },
+      { fault: 'reset', operations: ['get', 'list', 'stat'], times: 4 },
+      { fault: 'latency', latencyMs: 1, times: 20 },
+    );
+    const result = await repo.backup([data]);
+    expect(result.errors).toEqual([]);
+    expect((await repo.check({ readData: true })).ok).toBe(true);
+    const target = path.join(dir, 'restore-faults');
+    const restored = await repo.restore(result.snapshotId, target);
+    expect(restored.success).toBe(true);
+    expect(await snapshotTree(path.join(target, data))).toEqual(await snapshotTree(data));
+    // Every rule acted: the faults really happened and were retried.
+    expect(faulty.injected.unavailable).toBe(3);
+    expect(faulty.injected['lost-answer']).toBe(1);
+    expect(faulty.injected.reset).toBe(4);
+    await repo.close();
+  });
+
+  test('a permanent fault is reported, not retried away', async () => {
+    const { faulty, store } = make('faults-permanent', []);
+    const repo = await init(store);
+    faulty.rules.push({ fault: 'permanent', operations: ['put'], keyPrefix: 'data/' });
+    const err = await repo.backup([data]).catch((e) => e);
+    expect(hasCode(err, 'PERMISSION')).toBe(true);
+    expect(faulty.injected.permanent).toBeGreaterThan(0);
+    await repo.close();
+  });
+
+  test('a body cut short is caught by the hashes, never restored as good data', async () => {
+    const { faulty, store } = make('faults-truncated', []);
+    const repo = await init(store);
+    const result = await repo.backup([data]);
+    faulty.rules.push({ fault: 'truncate', operations: ['get'], keyPrefix: 'data/' });
+    const check = await repo.check({ readData: true });
+    expect(check.ok).toBe(false);
+    expect(check.errors.length).toBeGreaterThan(0);
+    const target = path.join(dir, 'restore-truncated');
+    const restored = await repo.restore(result.snapshotId, target);
+    expect(restored.success).toBe(false);
+    const problems = [...restored.errors, ...restored.damaged];
+    expect(problems.length).toBeGreaterThan(0);
+    for (const p of problems) expect(p.message).toMatch(/damaged|corrupt|SHA-256|hash/i);
+    await repo.close();
+  });
+});
