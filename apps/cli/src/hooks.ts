@@ -28,3 +28,21 @@ export function onAfterBackup(hook: AfterBackupHook): void {
 export async function runAfterBackup(event: AfterBackupEvent): Promise<void> {
   for (const hook of afterBackupHooks) await hook(event);
 }
+
+/**
+ * Runs a set's hook command with the shell; its output goes to stderr so stdout stays clean for
+ * --json. Rejects when the command fails. (For `--type snapshot` the engine runs the hooks itself,
+ * around the consistent capture; for the other types the CLI runs them around the backup.)
+ */
+export async function runShellHook(command: string, stage: 'pre' | 'post'): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const { CliError } = await import('./errors.js');
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', process.stderr, process.stderr] });
+    child.on('error', (err) => reject(new CliError(`${stage} hook ${JSON.stringify(command)} could not start (${err.message}); check the set's hooks`, 1, { cause: err })));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new CliError(`${stage} hook ${JSON.stringify(command)} failed (${signal ? `signal ${signal}` : `exit ${code}`})${stage === 'pre' ? '; the backup did not run' : ''}; fix the hook in the config file`));
+    });
+  });
+}

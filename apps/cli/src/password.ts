@@ -58,10 +58,11 @@ export function noPasswordError(source: PasswordSource, why = 'there is no termi
 export function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
   return new Promise((resolve, reject) => {
-    process.stderr.write(prompt);
     let value = '';
     const wasRaw = stdin.isRaw;
+    // Echo goes off before the prompt shows, so an answer typed right after it is never echoed.
     stdin.setRawMode(true);
+    process.stderr.write(prompt);
     stdin.resume();
     stdin.setEncoding('utf8');
     const finish = (fn: () => void) => {

@@ -144,12 +144,38 @@ describe('backup', () => {
   });
 });
 
+describe('hooks of a backup set', () => {
+  test('pre and post run around a backup of any type; a failing pre hook stops it', async () => {
+    const cwd = path.join(dir, 'with-hooks');
+    const marks = path.join(cwd, 'marks');
+    await put(
+      path.join(cwd, 'strata.config.json'),
+      JSON.stringify({
+        sets: {
+          hooked: { paths: [path.join(data, 'a.txt')], hooks: { pre: `echo pre >> ${marks}`, post: [`echo post >> ${marks}`] } },
+          broken: { paths: [path.join(data, 'a.txt')], hooks: { pre: 'exit 7', post: `echo post-after-failure >> ${marks}` } },
+        },
+      }),
+    );
+    const ok = await runCli(['backup', '--set', 'hooked', '--quiet'], { env, cwd });
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(await readFile(marks, 'utf8')).toBe('pre\npost\n');
+    const before = JSON.parse((await cli(['snapshots', '--json'])).stdout).length;
+    const bad = await runCli(['backup', '--set', 'broken'], { env, cwd });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe('strata: pre hook "exit 7" failed (exit 7); the backup did not run; fix the hook in the config file\n');
+    expect(await readFile(marks, 'utf8')).toBe('pre\npost\npost-after-failure\n');
+    expect(JSON.parse((await cli(['snapshots', '--json'])).stdout).length).toBe(before);
+  });
+});
+
 describe('reading the repository', () => {
   test('snapshots: a table, filters by host, tag and path', async () => {
     const table = await cli(['snapshots']);
     expect(table.code).toBe(0);
     expect(table.stdout).toContain(ids.first);
-    expect(table.stdout).toMatch(/\n5 snapshots\n$/);
+    expect(table.stdout).toMatch(/\n6 snapshots\n$/);
     const byHost = JSON.parse((await cli(['snapshots', '--host', 'db-1', '--json'])).stdout);
     expect(byHost.map((s: { id: string }) => s.id)).toEqual([ids.full]);
     const byTag = JSON.parse((await cli(['snapshots', '--tag', 'x', '--tag', 'first', '--json'])).stdout);
@@ -196,7 +222,7 @@ describe('reading the repository', () => {
   test('stats for the repository and for one snapshot', async () => {
     const all = await cli(['stats']);
     expect(all.code).toBe(0);
-    expect(all.stdout).toMatch(/^Snapshots: +5$/m);
+    expect(all.stdout).toMatch(/^Snapshots: +6$/m);
     const one = JSON.parse((await cli(['stats', ids.first, '--json'])).stdout);
     expect(one).toMatchObject({ snapshots: 1 });
     for (const key of ['files', 'totalSize', 'uniqueBlobs', 'rawSize', 'storedSize', 'packs']) expect(typeof one[key]).toBe('number');

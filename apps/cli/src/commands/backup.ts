@@ -1,11 +1,11 @@
 import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option } from 'commander';
-import type { BackupOptions, BackupType } from '@strata/engine';
+import type { BackupOptions, BackupResult, BackupType } from '@strata/engine';
 import { findSet, type BackupSetConfig } from '../config.js';
 import { CliError, ExitCode } from '../errors.js';
 import { formatBytes, formatDuration, shortId } from '../format.js';
-import { runAfterBackup } from '../hooks.js';
+import { runAfterBackup, runShellHook } from '../hooks.js';
 import { collect, collectList, parseTime } from './options.js';
 import type { CommandModule } from './types.js';
 
@@ -85,8 +85,10 @@ Exit code 3: the snapshot was saved, but some files could not be read (they are 
             });
           }
           const detectorName = opts.detector ?? set?.detector;
+          const type: BackupType = opts.type ?? set?.type ?? 'incremental';
+          const hooks = set?.hooks ? { pre: asArray(set.hooks.pre) ?? [], post: asArray(set.hooks.post) ?? [] } : undefined;
           const options: BackupOptions = {
-            type: opts.type ?? set?.type ?? 'incremental',
+            type,
             tags: [...(set?.tags ?? []), ...(opts.tag ?? [])],
             excludes: [...(set?.excludes ?? []), ...(opts.exclude ?? [])],
             ...(excludeFile ? { excludeFile } : {}),
@@ -94,7 +96,7 @@ Exit code 3: the snapshot was saved, but some files could not be read (they are 
             ...((opts.host ?? set?.host) ? { host: opts.host ?? set?.host } : {}),
             ...(opts.time ? { time: parseTime(opts.time) } : {}),
             ...(detectorName ? { detector: await ctx.registry.detector(detectorName) } : {}),
-            ...(set?.hooks ? { hooks: { pre: asArray(set.hooks.pre), post: asArray(set.hooks.post) } } : {}),
+            ...(hooks && type === 'snapshot' ? { hooks } : {}),
             ...(opts.set ? { set: opts.set } : {}),
             ...((opts.verify ?? set?.verify) ? { verify: true } : {}),
             ...(opts.stdin ? { stdin: { stream: process.stdin, filename: opts.stdinFilename ?? 'stdin' } } : {}),
@@ -102,8 +104,19 @@ Exit code 3: the snapshot was saved, but some files could not be read (they are 
           };
 
           const repo = await ctx.open();
-          const result = await repo.backup(opts.stdin ? [] : sources.map((p) => path.resolve(p)), options);
-          ctx.output.done();
+          // The engine runs hooks for type snapshot; for the other types they run here, post always.
+          const cliHooks = hooks && type !== 'snapshot' ? hooks : { pre: [], post: [] };
+          let result: BackupResult;
+          try {
+            for (const cmd of cliHooks.pre) await runShellHook(cmd, 'pre');
+            result = await repo.backup(opts.stdin ? [] : sources.map((p) => path.resolve(p)), options);
+          } finally {
+            ctx.output.done();
+            let postError: unknown;
+            for (const cmd of cliHooks.post) await runShellHook(cmd, 'post').catch((err) => (postError ??= err));
+            // A failing post hook is reported unless the backup itself already failed.
+            if (postError && result!) throw postError;
+          }
           const s = result.summary;
           ctx.logger.info({ snapshotId: result.snapshotId, summary: s, unreadable: result.errors.length }, 'backup finished');
 
