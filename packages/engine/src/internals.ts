@@ -274,12 +274,11 @@ export class RepoInternals {
     return { stored, type: loc.type, rawLength: loc.rawLength, pack: loc.pack };
   }
 
-  /** A whole tree pack from memory or the local cache (fetched and verified once); undefined without a cache. */
+  /** A whole tree pack from memory or the local cache (fetched and verified once). */
   private async treePack(packId: string): Promise<Uint8Array | undefined> {
     const memo = this.packMemo.get(packId);
     if (memo) return memo;
-    if (!this.cache) return undefined;
-    const bytes = await this.readVerified(keys.pack(packId), true);
+    const bytes = await this.readVerified(keys.pack(packId), this.cache !== undefined);
     this.packMemo.set(packId, bytes);
     this.packMemoBytes += bytes.length;
     while (this.packMemoBytes > 64 * 1024 * 1024 && this.packMemo.size > 1) {

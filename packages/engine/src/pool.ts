@@ -80,8 +80,9 @@ export class Pool {
       compression,
     };
     const pool = new Pool(cipher, codecs, setup);
-    const n = portable ? (size ?? os.availableParallelism()) : 0;
-    for (let i = 0; i < n; i++) pool.spawn();
+    const n = portable ? Math.max(0, size ?? os.availableParallelism()) : 0;
+    // Workers start on the first job: a no-change backup may never need one.
+    pool.planned = n;
     if (n === 0) {
       pool.local = new Box(cipher, keys, codecs);
       pool.processor = new Processor(pool.local, parseCompression(compression, codecs), chunker);
@@ -90,8 +91,18 @@ export class Pool {
     return pool;
   }
 
+  private planned = 0;
+  private started = false;
+
+  /** Number of worker threads (0: the main thread does the work). */
   get size(): number {
-    return this.slots.length;
+    return this.planned;
+  }
+
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (let i = 0; i < this.planned; i++) this.spawn();
   }
 
   private spawn(): void {
@@ -155,6 +166,7 @@ export class Pool {
 
   private run<T>(kind: JobKind, payload: unknown, transfer: ArrayBuffer[], host: ProcessorHost | undefined, affinity: number | undefined): Promise<T> {
     if (this.closed) return Promise.reject(new StrataError('ABORTED', 'engine', 'the repository is closed.'));
+    this.start();
     return new Promise<T>((resolve, reject) => {
       const job: Job = { kind, payload, transfer, resolve, reject, host };
       if (affinity !== undefined && this.slots.length > 0) this.slots[affinity % this.slots.length].own.push(job);
@@ -170,20 +182,19 @@ export class Pool {
 
   /** Chunks, hashes, compresses and seals files; new blobs go to host.store. */
   async backupFiles(files: BackupFileSpec[], host: ProcessorHost): Promise<BackupFileResult[]> {
-    if (this.slots.length === 0) return this.serial(() => this.processor!.backupFiles(files, host));
+    if (this.planned === 0) return this.serial(() => this.processor!.backupFiles(files, host));
     return this.run('backup', files, [], host, undefined);
   }
 
   /** Decodes blobs and writes file segments; all segments of one file must use the same `affinity`. */
-  async restoreSegments(segments: RestoreSegment[], affinity: number): Promise<RestoreFileResult[]> {
-    if (this.slots.length === 0) return this.serial(async () => this.restorer!.restoreSegments(segments));
-    const bufs = segments.flatMap((s) => s.blobs.map((b) => b.stored));
-    return this.run('restore', segments, transferables(bufs), undefined, affinity);
+  async restoreSegments(segments: RestoreSegment[], affinity: number, transfer: ArrayBuffer[] = []): Promise<RestoreFileResult[]> {
+    if (this.planned === 0) return this.serial(async () => this.restorer!.restoreSegments(segments));
+    return this.run('restore', segments, transfer, undefined, affinity);
   }
 
   /** Decodes and verifies blobs. */
   async decode(requests: DecodeRequest[]): Promise<DecodeResult[]> {
-    if (this.slots.length === 0) {
+    if (this.planned === 0) {
       return this.serial(async () => requests.map((r) => decodeOne(this.local!, r)));
     }
     return this.run('decode', requests, transferables(requests.map((r) => r.stored)), undefined, undefined);

@@ -11,10 +11,10 @@ import { InvalidArgumentError } from '@strata/core';
 import { compilePatterns } from './glob.js';
 import { pathText } from './backup/archiver.js';
 import { type TreeNode } from './format/tree.js';
-import { fromHexId } from './format/util.js';
+import { fromHexId, keys } from './format/util.js';
 import { makeNode, setTimeNs } from './fsx.js';
 import { type RepoInternals, mapLimit } from './internals.js';
-import type { RestoreBlob, RestoreSegment } from './processor.js';
+import type { RestoreBlob, RestoreFileResult, RestoreSegment } from './processor.js';
 import type { FileError, RestoreOptions, RestoreResult, Snapshot } from './types.js';
 
 /** Stored bytes per segment sent to a worker. */
@@ -132,42 +132,70 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
   const totalBytes = toWrite.reduce((n, f) => n + f.node.size, 0);
   const progress = () => options.onProgress?.({ phase: 'restore', filesDone: doneFiles, filesTotal: toWrite.length, bytesDone: doneBytes, bytesTotal: totalBytes, elapsedMs: Date.now() - started });
 
-  const fetchBlobs = async (ids: string[]): Promise<{ blobs: RestoreBlob[]; error?: string }> => {
-    const blobs: RestoreBlob[] = [];
+  const wantOwner = process.getuid?.() === 0;
+  const metaOf = (f: Item): RestoreSegment['meta'] => ({ mode: f.node.mode, mtimeNs: f.node.mtimeNs.toString(), ...(wantOwner ? { uid: f.node.uid, gid: f.node.gid } : {}) });
+  const nsFixFiles: Item[] = [];
+
+  /**
+   * Fetches blobs with as few reads as possible: blobs of one pack that lie close together are read
+   * as one range. Returns the blobs in order and the buffers that may be transferred to a worker.
+   */
+  const fetchBlobs = async (ids: string[]): Promise<{ blobs: RestoreBlob[]; transfer: ArrayBuffer[]; error?: string }> => {
+    const locs = ids.map((id) => ({ id, loc: ri.index.getHex(id) }));
+    const missing = locs.find((l) => !l.loc);
+    if (missing) return { blobs: [], transfer: [], error: `blob ${missing.id} is not in the index` };
+    const byPack = new Map<string, { i: number; offset: number; length: number }[]>();
+    locs.forEach((l, i) => {
+      const list = byPack.get(l.loc!.pack) ?? [];
+      list.push({ i, offset: l.loc!.offset, length: l.loc!.length });
+      byPack.set(l.loc!.pack, list);
+    });
+    const ranges: { pack: string; offset: number; end: number; members: { i: number; offset: number; length: number }[] }[] = [];
+    for (const [pack, list] of byPack) {
+      list.sort((x, y) => x.offset - y.offset);
+      let cur: (typeof ranges)[number] | undefined;
+      for (const m of list) {
+        if (cur && m.offset - cur.end <= 256 * 1024 && m.offset + m.length - cur.offset <= 32 * 1024 * 1024) {
+          cur.end = Math.max(cur.end, m.offset + m.length);
+          cur.members.push(m);
+        } else {
+          cur = { pack, offset: m.offset, end: m.offset + m.length, members: [m] };
+          ranges.push(cur);
+        }
+      }
+    }
+    const blobs = new Array<RestoreBlob>(ids.length);
+    const transfer: ArrayBuffer[] = [];
     try {
-      const got = await mapLimit(ids, 8, async (id) => {
-        const b = await ri.readStoredBlob(id);
-        return { type: b.type, id: fromHexId(id), stored: b.stored, rawLength: b.rawLength };
+      await mapLimit(ranges, 4, async (r) => {
+        const buf = await ri.store.get(keys.pack(r.pack), { offset: r.offset, length: r.end - r.offset });
+        if (buf.length !== r.end - r.offset) throw new Error(`pack ${r.pack} is shorter than the index says`);
+        if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer) transfer.push(buf.buffer);
+        for (const m of r.members) {
+          const loc = locs[m.i].loc!;
+          blobs[m.i] = { type: loc.type, id: fromHexId(locs[m.i].id), stored: buf.subarray(m.offset - r.offset, m.offset - r.offset + m.length), rawLength: loc.rawLength };
+        }
       });
-      blobs.push(...got);
-      return { blobs };
+      return { blobs, transfer };
     } catch (err) {
-      return { blobs: [], error: `data cannot be read: ${(err as Error).message}` };
+      return { blobs: [], transfer: [], error: `data cannot be read: ${(err as Error).message}` };
     }
   };
 
   const damagedPath = (f: Item) => (options.keepDamaged ? Buffer.concat([f.dest, Buffer.from('.strata-damaged')]) : undefined);
-  const record = (f: Item, r: { ok: boolean; bytes: number; error?: string }) => {
+  const record = (f: Item, r: RestoreFileResult) => {
     doneFiles++;
     if (r.ok) {
       result.filesRestored++;
       result.bytesRestored += r.bytes;
       doneBytes += r.bytes;
+      if (r.nsFix) nsFixFiles.push(f);
+      if (r.metaError) result.errors.push({ path: f.snapPath, message: `metadata: ${r.metaError}` });
     } else {
       failed.add(f);
       result.damaged.push({ path: f.snapPath, message: r.error ?? 'damaged' });
     }
     progress();
-  };
-
-  const prepare = async (f: Item) => {
-    // Replace whatever is in the way (a symlink must never be followed).
-    try {
-      const st = await fs.promises.lstat(f.dest);
-      if (!st.isFile()) await fs.promises.rm(f.dest, { recursive: true, force: true });
-    } catch {
-      // nothing there
-    }
   };
 
   // Small files travel in batches, large ones alone in segments.
@@ -191,19 +219,32 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
 
   await mapLimit(units, Math.max(2, pool.size * 2), async (unit) => {
     if (unit.length > 1 || (unit[0].node.content?.length ?? 0) <= 1) {
+      // One read plan for the whole batch, then split per file.
+      const all = unit.flatMap((f) => f.node.content ?? []);
+      const fetched = await fetchBlobs(all);
       const segs: RestoreSegment[] = [];
+      const transfer = [...fetched.transfer];
+      let at = 0;
       for (const f of unit) {
-        await prepare(f);
-        const { blobs, error } = await fetchBlobs(f.node.content ?? []);
-        segs.push({ key: key++, path: f.dest, first: true, last: true, blobs, size: f.node.size, sha256: f.node.sha256, damagedPath: damagedPath(f), error });
+        const n = f.node.content?.length ?? 0;
+        let blobs = fetched.blobs.slice(at, at + n);
+        let error: string | undefined;
+        at += n;
+        if (fetched.error) {
+          // Something in the batch cannot be read: find out file by file which ones are hit.
+          const own = await fetchBlobs(f.node.content ?? []);
+          blobs = own.blobs;
+          error = own.error;
+          transfer.push(...own.transfer);
+        }
+        segs.push({ key: key++, path: f.dest, first: true, last: true, blobs, size: f.node.size, sha256: f.node.sha256, damagedPath: damagedPath(f), error, meta: metaOf(f) });
       }
       const keyOf = new Map(segs.map((s, i) => [s.key, unit[i]]));
-      const out = await pool.restoreSegments(segs, segs[0].key);
+      const out = await pool.restoreSegments(segs, segs[0].key, transfer);
       for (const r of out) record(keyOf.get(r.key)!, r);
       return;
     }
     const f = unit[0];
-    await prepare(f);
     const k = key++;
     const content = f.node.content ?? [];
     // Cut the content into segments of about SEGMENT_BYTES stored bytes.
@@ -223,11 +264,11 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
     if (cur.length || segments.length === 0) segments.push(cur);
     let next = fetchBlobs(segments[0]);
     for (let i = 0; i < segments.length; i++) {
-      const { blobs, error } = await next;
+      const { blobs, transfer, error } = await next;
       // Fetch the next segment while this one is decoded and written.
       if (i + 1 < segments.length) next = fetchBlobs(segments[i + 1]);
       const last = i === segments.length - 1;
-      const out = await pool.restoreSegments([{ key: k, path: f.dest, first: i === 0, last, blobs, size: f.node.size, sha256: f.node.sha256, damagedPath: damagedPath(f), error }], k);
+      const out = await pool.restoreSegments([{ key: k, path: f.dest, first: i === 0, last, blobs, size: f.node.size, sha256: f.node.sha256, damagedPath: damagedPath(f), error, meta: last ? metaOf(f) : undefined }], k, transfer);
       for (const r of out) record(f, r);
       if (!last && out.length > 0) {
         // The worker gave up on the file early (could not create it).
@@ -299,8 +340,8 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
       errors.push({ path: item.snapPath, message: `metadata: ${(err as Error).message}` });
     }
   };
-  const written = toWrite.filter((f) => !failed.has(f));
-  await mapLimit([...written, ...others], 16, (i) => meta(i, result.errors));
+  await mapLimit(others, 16, (i) => meta(i, result.errors));
+  for (const f of nsFixFiles) fixups.push({ dest: f.dest, ns: f.node.mtimeNs, symlink: false });
   await fixNanoseconds(fixups);
   fixups.length = 0;
   // Directories deepest first, each fixed before its parent is touched.

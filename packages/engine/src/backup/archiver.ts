@@ -452,7 +452,8 @@ class Walker {
     if (this.options.signal?.aborted) throw new StrataError('ABORTED', 'engine', 'the backup was cancelled.');
     let names: Buffer[];
     try {
-      names = (await fs.promises.readdir(full, { encoding: 'buffer' })) as Buffer[];
+      // Synchronous metadata calls: each takes microseconds, far less than a promise round trip.
+      names = fs.readdirSync(full, { encoding: 'buffer' }) as Buffer[];
     } catch (err) {
       this.errors.push({ path: pathText(full), message: (err as Error).message });
       return undefined;
@@ -469,17 +470,16 @@ class Walker {
     for (const n of prevNodes ?? []) prevByName.set(Buffer.from(n.name).toString('latin1'), n);
     const sep = full.length > 0 && full[full.length - 1] === 0x2f ? '' : '/';
     // Files first (they go to the workers), then subdirectories a few at a time.
-    const stats = await Promise.all(
-      names.map(async (n) => {
-        const p = Buffer.concat([full, Buffer.from(sep), n]);
-        try {
-          return { n, p, st: await fs.promises.lstat(p, { bigint: true }) as fs.BigIntStats | undefined };
-        } catch (err) {
-          this.errors.push({ path: pathText(p), message: (err as Error).message });
-          return { n, p, st: undefined };
-        }
-      }),
-    );
+    const sepBuf = Buffer.from(sep);
+    const stats = names.map((n) => {
+      const p = Buffer.concat([full, sepBuf, n]);
+      try {
+        return { n, p, st: fs.lstatSync(p, { bigint: true }) as fs.BigIntStats | undefined };
+      } catch (err) {
+        this.errors.push({ path: pathText(p), message: (err as Error).message });
+        return { n, p, st: undefined };
+      }
+    });
     const results: Promise<TreeNode | undefined>[] = [];
     const dirs: typeof stats = [];
     for (const e of stats) {
