@@ -25,9 +25,10 @@
 import { CorruptError, InvalidArgumentError, StrataError, isNotFound } from '@strata/core';
 import { BlobIndex } from './blob-index.js';
 import { BLOB_TREE } from './format/box.js';
-import type { IndexPack, PackEntry } from './format/pack.js';
+import type { IndexFileContent, IndexPack, PackEntry } from './format/pack.js';
+import { decodeTree } from './format/tree.js';
 import { keys, toHex } from './format/util.js';
-import type { RepoInternals } from './internals.js';
+import { type RepoInternals, mapLimit } from './internals.js';
 import { MasterIndex } from './master-index.js';
 import { MAX_INDEX_BLOBS, Packer, writeIndexFile } from './packer.js';
 import type { PruneOptions, PruneResult } from './types.js';
@@ -108,15 +109,21 @@ async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean,
   for await (const o of internals.listIds('data/')) packSizes.set(o.id, o.size);
   const indexFiles: { id: string; size: number }[] = [];
   for await (const o of internals.listIds('index/')) indexFiles.push({ id: o.id, size: o.size });
-  const loaded = await internals.loadIndex();
-  if (loaded.damaged.length > 0) {
-    throw abort(`index file ${loaded.damaged[0].id} cannot be read (${loaded.damaged[0].error.message})`, loaded.damaged[0].error);
-  }
+  // Load the index one file at a time (never every file's decoded entries at once).
+  await mapLimit(
+    indexFiles.filter((f) => !internals.indexFiles.has(f.id)),
+    4,
+    async (f) => {
+      const content = await readIndexOrAbort(internals, f.id);
+      for (const p of content.packs) internals.index.addPack(toHex(p.id), p.blobs);
+      internals.indexFiles.add(f.id);
+    },
+  );
 
   // ---- mark
   const snapshotIds: string[] = [];
   for await (const o of internals.listIds('snapshots/')) snapshotIds.push(o.id);
-  const used = new BlobIndex();
+  const used = new BlobIndex({ capacity: Math.max(1024, internals.index.blobCount) });
   const unclaimed = used.packs.intern(UNCLAIMED);
   const mark = (id: Uint8Array, type: 'data' | 'tree'): boolean => used.add(id, { pack: unclaimed, offset: 0, length: 0, rawLength: 0, type });
   let treesDone = 0;
@@ -138,7 +145,8 @@ async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean,
       if (!mark(treeId, 'tree')) continue;
       let nodes;
       try {
-        nodes = await internals.loadTree(treeHex);
+        // Decoded here, not through loadTree: each tree is needed once, and its cache would grow.
+        nodes = decodeTree(await internals.loadBlob(treeHex));
       } catch (err) {
         throw abort(`tree ${treeHex} of snapshot ${snapId} cannot be read (${(err as Error).message})`, err);
       }
@@ -210,20 +218,11 @@ async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean,
   const unreferenced: string[] = [];
   for (const pack of packSizes.keys()) if (!stats.has(pack)) unreferenced.push(pack);
 
-  // Blobs to copy, grouped by the pack they are read from.
-  const toCopy = new Map<string, { id: Uint8Array; offset: number; length: number; rawLength: number; type: number }[]>();
   let blobsRepacked = 0;
   let bytesRepacked = 0;
-  if (repack.size > 0) {
-    used.forEach((id, e) => {
-      const pack = used.packs.hex(e.pack);
-      if (!repack.has(pack)) return;
-      let list = toCopy.get(pack);
-      if (!list) toCopy.set(pack, (list = []));
-      list.push({ id: id.slice(), offset: e.offset, length: e.length, rawLength: e.rawLength, type: e.type === 'tree' ? BLOB_TREE : 0 });
-      blobsRepacked++;
-      bytesRepacked += e.length;
-    });
+  for (const pack of repack) {
+    blobsRepacked += stats.get(pack)!.usedBlobs;
+    bytesRepacked += stats.get(pack)!.usedBytes;
   }
 
   const bytesBefore = sum(packSizes.values()) + sum(indexFiles.map((f) => f.size));
@@ -281,24 +280,34 @@ async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean,
   );
   let copied = 0;
   let copiedBytes = 0;
-  for (const [pack, blobs] of toCopy) {
+  for (const pack of repack) {
     const bytes = await internals.readVerified(keys.pack(pack), false).catch((err) => {
       throw abort(`pack ${pack}, which holds blobs that snapshots need, cannot be read (${(err as Error).message})`, err);
     });
-    for (const b of blobs) {
-      if (b.offset + b.length > bytes.length) throw abort(`pack ${pack} is shorter than its index says`);
-      const sealed = bytes.slice(b.offset, b.offset + b.length);
+    let header: PackEntry[];
+    try {
+      header = internals.parsePack(pack, bytes);
+    } catch (err) {
+      throw abort(`the header of pack ${pack} cannot be read (${(err as Error).message})`, err);
+    }
+    // Copy the blobs this pack holds the claimed copy of.
+    const packNo = used.packs.lookup(pack);
+    for (const e of header) {
+      const u = used.get(e.id);
+      if (!u || u.pack !== packNo || u.offset !== e.offset) continue;
+      const sealed = bytes.slice(e.offset, e.offset + e.length);
       try {
-        internals.box.decodeBlob(b.type, b.id, sealed, b.rawLength);
+        internals.box.decodeBlob(e.type, e.id, sealed, e.rawLength);
       } catch (err) {
-        throw abort(`blob ${toHex(b.id)} in pack ${pack} is damaged (${(err as Error).message})`, err);
+        throw abort(`blob ${toHex(e.id)} in pack ${pack} is damaged (${(err as Error).message})`, err);
       }
-      await packer.add({ type: b.type, id: b.id, sealed, rawLength: b.rawLength });
+      await packer.add({ type: e.type, id: e.id, sealed, rawLength: e.rawLength });
       copied++;
-      copiedBytes += b.length;
+      copiedBytes += e.length;
     }
     progress(copied, copiedBytes, blobsRepacked, bytesRepacked);
   }
+  if (copied !== blobsRepacked) throw abort(`repacking found ${copied} of the ${blobsRepacked} blobs the index places in the packs to repack`);
   await packer.flush();
   report.packsWritten = packer.packsWritten.length;
   // The packer indexed its packs in small files of its own; the consolidated index replaces them.
@@ -329,13 +338,10 @@ async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean,
   }, async () => {
     for (const p of pending.splice(0)) await add(p);
   });
-  const newPacks = new Map<string, PackEntry[]>();
-  for (const e of fresh.entries()) {
-    let list = newPacks.get(e.pack);
-    if (!list) newPacks.set(e.pack, (list = []));
-    list.push({ type: e.type, id: Buffer.from(e.id, 'hex'), offset: e.offset, length: e.length, rawLength: e.rawLength });
-  }
-  for (const [pack, blobs] of newPacks) await add({ id: Buffer.from(pack, 'hex'), blobs: blobs.sort((a, b) => a.offset - b.offset) });
+  // The new packs, from the packer's own index files (read back one at a time).
+  await forEachIndexPack(internals, packer.indexFiles.map((id) => ({ id })), (p) => pending.push(p), async () => {
+    for (const p of pending.splice(0)) await add(p);
+  });
   // The file that names the superseded ones is written last: when it exists, all of the new index does.
   await emit(true);
   for (const id of newIndexFiles) newIndexBytes += (await internals.store.stat(keys.index(id))).size;
@@ -379,13 +385,7 @@ async function forEachIndexPack(
 ): Promise<void> {
   const seen = new Set<string>();
   for (const f of files) {
-    let content;
-    try {
-      content = await internals.readIndexFile(f.id);
-    } catch (err) {
-      if (err instanceof CorruptError || isNotFound(err)) throw abort(`index file ${f.id} cannot be read (${(err as Error).message})`, err);
-      throw err;
-    }
+    const content = await readIndexOrAbort(internals, f.id);
     for (const p of content.packs) {
       const hex = toHex(p.id);
       if (seen.has(hex)) continue;
@@ -393,6 +393,15 @@ async function forEachIndexPack(
       fn(p, hex);
     }
     await after?.();
+  }
+}
+
+async function readIndexOrAbort(internals: RepoInternals, id: string): Promise<IndexFileContent> {
+  try {
+    return await internals.readIndexFile(id);
+  } catch (err) {
+    if (err instanceof CorruptError || isNotFound(err)) throw abort(`index file ${id} cannot be read (${(err as Error).message})`, err);
+    throw err;
   }
 }
 
