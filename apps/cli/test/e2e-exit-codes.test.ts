@@ -30,11 +30,15 @@ async function makeRepository(name: string, files: Record<string, string | Buffe
   return { repo, data };
 }
 
+/** The lock objects of a local repository (not the store's temporary files, which start with a dot). */
+async function lockNames(repo: string): Promise<string[]> {
+  return (await readdir(path.join(repo, 'locks')).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
+}
+
 /** Waits until the repository has a lock object (a live command holds it). */
 async function waitForLock(repo: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
-    const locks = await readdir(path.join(repo, 'locks')).catch(() => []);
-    if (locks.length > 0) return;
+    if ((await lockNames(repo)).length > 0) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`no lock appeared in ${repo}`);
@@ -137,6 +141,30 @@ describe('exit 11: the repository is locked', () => {
     expect(after.code).toBe(0);
   });
 
+  test('a live backup holds the repository: an exclusive operation fails at once, the backup completes', async () => {
+    const { repo } = await makeRepository('held-by-backup');
+    // A backup of a stream that is fed slowly keeps its shared lock for as long as the stream is open.
+    const child = spawnCli(['backup', '--repo', repo, '--stdin', '--stdin-filename', 'slow.bin', '--json'], { env, cwd: dir });
+    const done = finish(child);
+    child.stdin!.write(Buffer.alloc(64 * 1024, 7));
+    await waitForLock(repo);
+    const other = await Repository.open({ store: localStore(repo), password: PASSWORD, codecs: [zstdCodec()], ciphers: [aes256gcm()], cacheDir: false });
+    try {
+      await expect(other.prune()).rejects.toMatchObject({ code: 'LOCKED' });
+      await expect(other.forget({ keepLast: 1 })).rejects.toMatchObject({ code: 'LOCKED' });
+    } finally {
+      await other.close();
+    }
+    // Shared commands go on beside it.
+    const snaps = await cli(['snapshots', '--repo', repo, '--json']);
+    expect(snaps.code).toBe(0);
+    child.stdin!.end(Buffer.alloc(64 * 1024, 8));
+    const r = await done;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ messageType: 'summary', totalBytesProcessed: 128 * 1024 });
+  });
+
   test('unlock removes the lock a killed backup left behind', async () => {
     const { repo } = await makeRepository('stale-lock');
     const child = spawnCli(['backup', '--repo', repo, '--stdin', '--stdin-filename', 'slow.bin'], { env, cwd: dir });
@@ -145,12 +173,12 @@ describe('exit 11: the repository is locked', () => {
     await waitForLock(repo);
     child.kill('SIGKILL');
     await done;
-    expect((await readdir(path.join(repo, 'locks'))).length).toBe(1);
+    expect(await lockNames(repo)).toHaveLength(1);
     const r = await cli(['unlock', '--repo', repo]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('removed 1 lock\n');
-    expect(await readdir(path.join(repo, 'locks'))).toEqual([]);
+    expect(await lockNames(repo)).toEqual([]);
     const again = await cli(['unlock', '--repo', repo, '--remove-all', '--json']);
     expect(JSON.parse(again.stdout)).toEqual({ removed: 0 });
   });
