@@ -54,7 +54,7 @@ export class Packer {
   constructor(
     private readonly deps: PackerDeps,
     private readonly packSize: number,
-    private readonly maxUploads = 4,
+    private readonly maxUploads = 2,
     private readonly indexEvery = 8,
   ) {}
 
