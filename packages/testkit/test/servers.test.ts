@@ -13,6 +13,8 @@ afterAll(async () => {
   await gcs?.stop();
 });
 
+// JSON bodies of the API, checked field by field.
+const json = async (r: Response): Promise<any> => r.json();
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('base64');
 const crc = (b: Uint8Array) => {
   const out = Buffer.alloc(4);
@@ -37,11 +39,11 @@ describe('GCS JSON-API server', () => {
     const data = Uint8Array.from({ length: 1000 }, (_, i) => i & 255);
     const res = await upload('dir/a b.bin', data);
     expect(res.status).toBe(200);
-    const resource = await res.json();
+    const resource = await json(res);
     expect(resource).toMatchObject({ kind: 'storage#object', name: 'dir/a b.bin', bucket: 'b1x', size: '1000', md5Hash: md5(data), crc32c: crc(data) });
 
     const meta = await fetch(`${base}/storage/v1/b/b1x/o/${encodeURIComponent('dir/a b.bin')}`);
-    expect((await meta.json()).generation).toBe(resource.generation);
+    expect((await json(meta)).generation).toBe(resource.generation);
 
     const media = await fetch(`${base}/storage/v1/b/b1x/o/${encodeURIComponent('dir/a b.bin')}?alt=media`);
     expect(media.status).toBe(200);
@@ -62,7 +64,7 @@ describe('GCS JSON-API server', () => {
     expect((await upload('cond', Uint8Array.of(1), '&ifGenerationMatch=0')).status).toBe(200);
     const res = await upload('cond', Uint8Array.of(2), '&ifGenerationMatch=0');
     expect(res.status).toBe(412);
-    const body = await res.json();
+    const body = await json(res);
     expect(body.error.code).toBe(412);
     expect(typeof body.error.message).toBe('string');
     const media = await fetch(`${base}/storage/v1/b/b1x/o/cond?alt=media`);
@@ -83,7 +85,7 @@ describe('GCS JSON-API server', () => {
       body,
     });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ name: 'mp/obj', size: String(data.length), contentType: 'application/x-test', md5Hash: md5(data) });
+    expect(await json(res)).toMatchObject({ name: 'mp/obj', size: String(data.length), contentType: 'application/x-test', md5Hash: md5(data) });
   });
 
   test('resumable upload: Location, 308 with Range for chunks, status query, final 200', async () => {
@@ -104,7 +106,7 @@ describe('GCS JSON-API server', () => {
     expect(status.headers.get('range')).toBe('bytes=0-262143');
     const last = await fetch(location, { method: 'PUT', headers: { 'Content-Range': `bytes 262144-${data.length - 1}/${data.length}` }, body: data.subarray(262144) });
     expect(last.status).toBe(200);
-    expect(await last.json()).toMatchObject({ name: 'res/obj', size: String(data.length), md5Hash: md5(data), crc32c: crc(data) });
+    expect(await json(last)).toMatchObject({ name: 'res/obj', size: String(data.length), md5Hash: md5(data), crc32c: crc(data) });
   });
 
   test('list with prefix, maxResults and pageToken visits every object once', async () => {
@@ -115,7 +117,7 @@ describe('GCS JSON-API server', () => {
     let pages = 0;
     do {
       const res = await fetch(`${base}/storage/v1/b/b1x/o?prefix=list%2F&maxResults=10${pageToken ? `&pageToken=${pageToken}` : ''}`);
-      const body = await res.json();
+      const body = await json(res);
       names.push(...body.items.map((o: { name: string }) => o.name));
       pageToken = body.nextPageToken ?? '';
       pages++;
@@ -131,7 +133,7 @@ describe('GCS JSON-API server', () => {
     expect((await fetch(`${base}/storage/v1/b?project=p`, { method: 'POST', body: JSON.stringify({ name: 'new-bucket' }) })).status).toBe(409);
     const missing = await fetch(`${base}/storage/v1/b/b1x/o/nothing`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error.code).toBe(404);
+    expect((await json(missing)).error.code).toBe(404);
     expect((await fetch(`${base}/storage/v1/b/nope-bucket/o/x`)).status).toBe(404);
     expect((await fetch(`${base}/storage/v1/b/b1x/o/nothing`, { method: 'DELETE' })).status).toBe(404);
   });
