@@ -165,6 +165,7 @@ export class CliContext {
     }
     this.repositories.push(repo!);
     this.logger.info({ repository: location.redacted, repositoryId: repo!.id, durationMs: Date.now() - started }, 'repository opened');
+    this.output.detail(`opened ${label} ${location.redacted} (id ${repo!.id.slice(0, 10)}, ${repo!.config.cipher ?? 'not encrypted'}, compression ${repo!.config.compression}) in ${Date.now() - started} ms`);
     return repo!;
   }
 

@@ -283,6 +283,17 @@ describe('restore', () => {
   });
 });
 
+describe('verbosity', () => {
+  test('--verbose says what was opened; --quiet keeps stderr empty', async () => {
+    const v = await cli(['snapshots', '--verbose']);
+    expect(v.code).toBe(0);
+    expect(v.stderr).toMatch(new RegExp(`^opened repository local:${repo} \\(id [0-9a-f]{10}, aes-256-gcm, compression auto\\) in \\d+ ms\n$`));
+    const q = await cli(['init', '--repo', path.join(dir, 'quiet-plain'), '--encryption', 'none', '--quiet']);
+    expect(q.code).toBe(0);
+    expect(q.stderr).toBe('');
+  });
+});
+
 describe('logging', () => {
   test('--log-file writes JSON lines for the operation, and never the password', async () => {
     const log = path.join(dir, 'logs', 'strata.log');

@@ -104,6 +104,7 @@ Exit code 3: the snapshot was saved, but some files could not be read (they are 
           };
 
           const repo = await ctx.open();
+          ctx.output.detail(`backing up ${opts.stdin ? `stdin as ${opts.stdinFilename ?? 'stdin'}` : sources.join(', ')} (type ${type}${detectorName ? `, detector ${detectorName}` : ''})`);
           // The engine runs hooks for type snapshot; for the other types they run here, post always.
           const cliHooks = hooks && type !== 'snapshot' ? hooks : { pre: [], post: [] };
           let result: BackupResult;
