@@ -123,6 +123,23 @@ for (const { scheme, url } of cases) {
   });
 }
 
+describe('s3: with the endpoint in the URL (an S3-compatible service)', () => {
+  test('init, backup and snapshots through s3:http://host:port/bucket/prefix', async () => {
+    const s3 = servers.find((s) => s.name === 's3')!;
+    const url = `s3:${s3.endpoint}/strata-test/endpoint-in-url`;
+    // Only the keys come from the environment; endpoint and path style come from the URL.
+    const { STRATA_S3_ENDPOINT: _e, STRATA_S3_PATH_STYLE: _p, ...rest } = env;
+    const run = (args: string[]) => runCli(args, { env: rest, cwd: dir });
+    const init = await run(['init', '--repo', url]);
+    expect(init.code).toBe(0);
+    expect(init.stdout).toContain(`at s3:${s3.endpoint}/strata-test/endpoint-in-url`);
+    expect((await run(['backup', '--repo', url, path.join(data, 'with space')])).code).toBe(0);
+    const list = await run(['snapshots', '--repo', url, '--json']);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toHaveLength(1);
+  });
+});
+
 // The engine through a faulty cloud store: the GCS store on the loopback server, wrapped in testkit's
 // fault injector and then in the core retry policy (with no waiting), as the CLI wraps every store.
 describe('through faults on a cloud store', () => {
