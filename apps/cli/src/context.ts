@@ -41,6 +41,8 @@ export class CliContext {
   readonly output: Output;
   readonly registry: PluginRegistry;
   readonly errorContext: ErrorContext = {};
+  /** Aborted on the first Ctrl-C (SIGINT) or SIGTERM: long work stops, locks are released, exit 130. */
+  readonly abort = new AbortController();
   private loadedConfig?: Promise<LoadedConfig | undefined>;
   private readonly repositories: Repository[] = [];
 

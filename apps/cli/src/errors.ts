@@ -13,6 +13,8 @@ export const ExitCode = {
   REPOSITORY_NOT_FOUND: 10,
   LOCKED: 11,
   WRONG_PASSWORD: 12,
+  /** Interrupted by Ctrl-C or SIGTERM (128 + SIGINT), as shells report it. */
+  INTERRUPTED: 130,
 } as const;
 
 /** A failure the CLI itself detected; `message` is already the sentence the user sees. */
@@ -35,8 +37,11 @@ export function exitCodeFor(err: unknown): number {
         return ExitCode.LOCKED;
       case 'WRONG_PASSWORD':
         return ExitCode.WRONG_PASSWORD;
+      case 'ABORTED':
+        return ExitCode.INTERRUPTED;
     }
   }
+  if (err instanceof Error && err.name === 'AbortError') return ExitCode.INTERRUPTED;
   return ExitCode.FAILURE;
 }
 
@@ -77,12 +82,15 @@ export function describeError(err: unknown, context: ErrorContext = {}): string 
         }
         return `repository ${repo} is locked: ${bare(err)}`;
       }
+      case 'ABORTED':
+        return `interrupted: ${bare(err)}`;
       case 'REPOSITORY_EXISTS':
         return `repository ${repo} already exists; use it as it is, or choose another --repo`;
       default:
         return err.message;
     }
   }
+  if (err instanceof Error && err.name === 'AbortError') return 'interrupted; nothing was saved';
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EPIPE') return 'the output pipe was closed before the command finished';

@@ -33,6 +33,15 @@ export class App {
         return;
       }
       const started = Date.now();
+      // First Ctrl-C: stop the work cleanly (locks released, nothing half-saved). Second: leave at once.
+      let interrupts = 0;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (++interrupts > 1) process.exit(ExitCode.INTERRUPTED);
+        ctx.output.info(`strata: ${signal === 'SIGINT' ? 'interrupted' : 'terminated'}; stopping (press Ctrl-C again to quit at once)`);
+        ctx.abort.abort(new CliError('interrupted; nothing was saved', ExitCode.INTERRUPTED));
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       ctx.logger.info({ command: name, args: raw.slice(0, -2).filter((a) => typeof a === 'string'), options: redactOptions(command.opts()) }, 'command started');
       let code: number;
       try {
@@ -43,6 +52,8 @@ export class App {
         ctx.logger.error({ command: name, err, exitCode: code }, describeError(err, ctx.errorContext));
       } finally {
         await ctx.close();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
       ctx.logger.info({ command: name, exitCode: code, durationMs: Date.now() - started }, 'command finished');
       ctx.logger.flush?.();

@@ -165,6 +165,21 @@ describe('exit 11: the repository is locked', () => {
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ messageType: 'summary', totalBytesProcessed: 128 * 1024 });
   });
 
+  test('Ctrl-C stops a backup: exit 130, no snapshot from the cut stream, no lock left', async () => {
+    const { repo } = await makeRepository('interrupted');
+    const before = JSON.parse((await cli(['snapshots', '--repo', repo, '--json'])).stdout).length;
+    const child = spawnCli(['backup', '--repo', repo, '--stdin', '--stdin-filename', 'dump.sql'], { env, cwd: dir });
+    const done = finish(child);
+    child.stdin!.write(Buffer.alloc(64 * 1024, 1)); // and the stream stays open: the producer is slow
+    await waitForLock(repo);
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain('strata: interrupted; nothing was saved\n');
+    expect(await lockNames(repo)).toEqual([]);
+    expect(JSON.parse((await cli(['snapshots', '--repo', repo, '--json'])).stdout)).toHaveLength(before);
+  });
+
   test('unlock removes the lock a killed backup left behind', async () => {
     const { repo } = await makeRepository('stale-lock');
     const child = spawnCli(['backup', '--repo', repo, '--stdin', '--stdin-filename', 'slow.bin'], { env, cwd: dir });

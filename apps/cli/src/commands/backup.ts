@@ -24,6 +24,31 @@ interface BackupOpts {
   verify?: boolean;
 }
 
+/**
+ * The stdin stream, failing once the command is interrupted: Ctrl-C also ends the producer
+ * (`pg_dump | strata backup --stdin`), and its truncated output must not become a snapshot.
+ */
+async function* untilAborted(stream: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncIterable<Uint8Array> {
+  const iterator = stream[Symbol.asyncIterator]();
+  // Also wakes a read that waits for data which may never come.
+  const aborted = new Promise<never>((_, reject) => {
+    const fail = () => reject(signal.reason);
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
+  aborted.catch(() => {});
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next.done) break;
+      yield next.value;
+    }
+    signal.throwIfAborted();
+  } finally {
+    void iterator.return?.(); // not awaited: it would wait for a read that may never end
+  }
+}
+
 const asArray = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
 
 export const command: CommandModule = {
@@ -99,8 +124,9 @@ Exit code 3: the snapshot was saved, but some files could not be read (they are 
             ...(hooks && type === 'snapshot' ? { hooks } : {}),
             ...(opts.set ? { set: opts.set } : {}),
             ...((opts.verify ?? set?.verify) ? { verify: true } : {}),
-            ...(opts.stdin ? { stdin: { stream: process.stdin, filename: opts.stdinFilename ?? 'stdin' } } : {}),
+            ...(opts.stdin ? { stdin: { stream: untilAborted(process.stdin, ctx.abort.signal), filename: opts.stdinFilename ?? 'stdin' } } : {}),
             onProgress: ctx.output.progress,
+            signal: ctx.abort.signal,
           };
 
           const repo = await ctx.open();

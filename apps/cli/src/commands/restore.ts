@@ -44,6 +44,7 @@ Exit code 1 when a file's data is damaged; the damaged files are named.`,
             ...(opts.verify ? { verify: true } : {}),
             ...(opts.overwrite ? { overwrite: opts.overwrite } : {}),
             onProgress: ctx.output.progress,
+            signal: ctx.abort.signal,
           });
           ctx.output.done();
           ctx.logger.info({ target, result: { ...result, damaged: result.damaged.length, errors: result.errors.length } }, 'restore finished');
