@@ -92,11 +92,28 @@ export class Processor {
     this.chunker = new Chunker(chunker.params, createGearTable(chunker.secret));
   }
 
-  private async flush(host: ProcessorHost): Promise<void> {
+  /** The flush in progress: chunking goes on while its query and upload are under way. */
+  private flushing: Promise<void> = Promise.resolve();
+
+  /** Starts flushing the pending chunks once the previous flush is done (at most one in flight). */
+  private async startFlush(host: ProcessorHost): Promise<void> {
+    await this.flushing;
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
+    this.flushing = this.flushBatch(batch, host);
+    // Seen by the next startFlush/flush; this only keeps it from counting as unhandled meanwhile.
+    this.flushing.catch(() => undefined);
+  }
+
+  /** Flushes everything and waits for it. */
+  private async flush(host: ProcessorHost): Promise<void> {
+    await this.startFlush(host);
+    await this.flushing;
+  }
+
+  private async flushBatch(batch: PendingChunk[], host: ProcessorHost): Promise<void> {
     const ids = new Uint8Array(batch.length * 32);
     batch.forEach((c, i) => ids.set(c.id, i * 32));
     const flags = await host.query(ids);
@@ -118,7 +135,7 @@ export class Processor {
     file.content.push(toHex(id));
     this.pending.push({ id, data: chunk, file });
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= FLUSH_BYTES) await this.flush(host);
+    if (this.pendingBytes >= FLUSH_BYTES) await this.startFlush(host);
   }
 
   /** Reads, chunks and stores one byte source. */
@@ -143,6 +160,8 @@ export class Processor {
       try {
         result = await this.backupFile(f, host);
       } catch (err) {
+        // Drop the partial chunk of the failed file so the next file starts clean.
+        this.chunker.finish();
         result = { ok: false, error: (err as Error).message };
       }
       results.push(result);

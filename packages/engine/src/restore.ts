@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError } from '@strata/core';
+import { InvalidArgumentError, StrataError } from '@strata/core';
 import { compilePatterns } from './glob.js';
 import { pathText } from './backup/archiver.js';
 import { type TreeNode } from './format/tree.js';
@@ -218,6 +218,7 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
   if (batch.length) units.push(batch);
 
   await mapLimit(units, Math.max(2, pool.size * 2), async (unit) => {
+    if (options.signal?.aborted) throw new StrataError('ABORTED', 'engine', 'the restore was cancelled.');
     if (unit.length > 1 || (unit[0].node.content?.length ?? 0) <= 1) {
       // One read plan for the whole batch, then split per file.
       const all = unit.flatMap((f) => f.node.content ?? []);

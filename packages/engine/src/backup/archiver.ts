@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ChangeDetector, FileRecord, FileState } from '@strata/core';
 import { InvalidArgumentError, StrataError } from '@strata/core';
+import { verifySnapshot } from '../check.js';
 import { compilePatterns, readPatternFile, type PatternSet } from '../glob.js';
 import { BLOB_TREE, parseCompression } from '../format/box.js';
 import { type TreeNode, encodeTree, textOf } from '../format/tree.js';
@@ -235,6 +236,10 @@ export async function runBackup(ri: RepoInternals, paths: string[], options: Bac
       programVersion: PROGRAM_VERSION,
     };
     const id = await ri.saveSnapshot(snapshot);
+    if (options.verify) {
+      // Read back every blob of the new snapshot; a problem is reported like an unreadable file.
+      for (const p of await verifySnapshot(ri, { ...snapshot, id })) w.errors.push({ path: p.files?.[0] ?? '', message: `verify: ${p.message}` });
+    }
     return { snapshotId: id, snapshot: { ...snapshot, id }, summary, errors: w.errors, inconsistent: w.inconsistent };
   } finally {
     await lock.release();
