@@ -15,7 +15,15 @@ export const ExitCode = {
   WRONG_PASSWORD: 12,
   /** Interrupted by Ctrl-C or SIGTERM (128 + SIGINT), as shells report it. */
   INTERRUPTED: 130,
+  /** The reader of stdout went away (`strata dump ... | head`): quiet, as a process ended by SIGPIPE. */
+  BROKEN_PIPE: 141,
 } as const;
+
+/** True for a write to a pipe whose reader has gone. */
+export function isBrokenPipe(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) if ((e as NodeJS.ErrnoException).code === 'EPIPE') return true;
+  return false;
+}
 
 /** A failure the CLI itself detected; `message` is already the sentence the user sees. */
 export class CliError extends Error {
@@ -42,6 +50,7 @@ export function exitCodeFor(err: unknown): number {
     }
   }
   if (err instanceof Error && err.name === 'AbortError') return ExitCode.INTERRUPTED;
+  if (isBrokenPipe(err)) return ExitCode.BROKEN_PIPE;
   return ExitCode.FAILURE;
 }
 

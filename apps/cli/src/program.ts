@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { commandModules } from './commands/index.js';
 import { CliContext, type GlobalOptions } from './context.js';
-import { CliError, describeError, exitCodeFor, ExitCode } from './errors.js';
+import { CliError, describeError, exitCodeFor, ExitCode, isBrokenPipe } from './errors.js';
 import { VERSION } from './version.js';
 
 /** A command's action: gets the context and commander's arguments (positionals, then options). */
@@ -76,6 +76,7 @@ function redactOptions(opts: Record<string, unknown>): Record<string, unknown> {
 
 /** Prints the one-sentence error (and the stack with --verbose); returns the exit code. */
 function reportError(err: unknown, ctx: CliContext | undefined, verbose?: boolean): number {
+  if (isBrokenPipe(err)) return ExitCode.BROKEN_PIPE;
   const sentence = describeError(err, ctx?.errorContext);
   if (ctx) ctx.output.error(sentence);
   else process.stderr.write(`strata: ${sentence}\n`);

@@ -120,7 +120,8 @@ describe('backup', () => {
     ids.stdin = r.stdout.trim();
     const ls = JSON.parse((await cli(['ls', ids.stdin, '--json'])).stdout) as { path: string; size: number }[];
     expect(ls.find((e) => e.path.endsWith('db.sql'))?.size).toBe(100_000);
-    const out = await cli(['dump', ids.stdin, ls.find((e) => e.path.endsWith('db.sql'))!.path]);
+    ids.stdinPath = ls.find((e) => e.path.endsWith('db.sql'))!.path;
+    const out = await cli(['dump', ids.stdin, ids.stdinPath]);
     expect(out.code).toBe(0);
     expect(out.stdoutBytes.equals(dumpBytes)).toBe(true);
   });
@@ -237,6 +238,25 @@ describe('reading the repository', () => {
     const files = execFileSync('find', [out, '-type', 'f']).toString().trim().split('\n');
     const b = files.find((f) => f.endsWith('b.bin'))!;
     expect(await readFile(b)).toEqual(await readFile(path.join(data, 'sub', 'b.bin')));
+  });
+
+  test('dump into a reader that stops early ends quietly, as with SIGPIPE', async () => {
+    const { spawnCli } = await import('./helpers.js');
+    // 8 MiB: far more than a pipe holds, so the reader is gone long before the dump ends.
+    const big = await cli(['backup', '--stdin', '--stdin-filename', 'big.bin', '--quiet', '--tag', 'pipe'], { input: randomBytes(8 << 20) });
+    expect(big.code).toBe(0);
+    const bigId = big.stdout.trim();
+    const bigPath = (JSON.parse((await cli(['ls', bigId, '--json'])).stdout) as { path: string }[]).find((e) => e.path.endsWith('big.bin'))!.path;
+    for (const [snapshot, target] of [[bigId, bigPath], [bigId, path.dirname(bigPath)]]) {
+      const child = spawnCli(['dump', snapshot, target], { env, cwd: dir });
+      child.stdin!.end();
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout!.once('data', () => child.stdout!.destroy());
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(stderr).toBe('');
+      expect(code).toBe(141);
+    }
   });
 
   test('check finds no errors, also reading data', async () => {

@@ -1,5 +1,16 @@
 import type { CommandModule } from './types.js';
 
+/** Rejects when stdout breaks (its reader went away), so a dump never waits for a 'drain' that cannot come. */
+function stdoutBroken(): { promise: Promise<never>; dispose(): void } {
+  let onError!: (err: Error) => void;
+  const promise = new Promise<never>((_, reject) => {
+    onError = (err: Error) => reject(err);
+    process.stdout.on('error', onError);
+  });
+  promise.catch(() => {});
+  return { promise, dispose: () => process.stdout.off('error', onError) };
+}
+
 export const command: CommandModule = {
   register(program, app) {
     program
@@ -18,7 +29,12 @@ Examples:
       .action(
         app.action(async (ctx, ref: string, file: string) => {
           const repo = await ctx.open();
-          await repo.dump(ref, file, process.stdout);
+          const broken = stdoutBroken();
+          try {
+            await Promise.race([repo.dump(ref, file, process.stdout), broken.promise]);
+          } finally {
+            broken.dispose();
+          }
         }),
       );
   },
