@@ -141,7 +141,7 @@ describe('exit 11: the repository is locked', () => {
     expect(after.code).toBe(0);
   });
 
-  test('a live backup holds the repository: an exclusive operation fails at once, the backup completes', async () => {
+  test('a live backup holds the repository: prune and forget fail at once (exit 11), the backup completes', async () => {
     const { repo } = await makeRepository('held-by-backup');
     // A backup of a stream that is fed slowly keeps its shared lock for as long as the stream is open.
     const child = spawnCli(['backup', '--repo', repo, '--stdin', '--stdin-filename', 'slow.bin', '--json'], { env, cwd: dir });
@@ -155,6 +155,10 @@ describe('exit 11: the repository is locked', () => {
     } finally {
       await other.close();
     }
+    // The same through the command line: exit 11 at once, naming the backup's shared lock.
+    const prune = await cli(['prune', '--repo', repo]);
+    expect(prune.code).toBe(11);
+    expect(prune.stderr).toMatch(new RegExp(`^strata: repository local:${repo} is locked by a shared lock of pid ${child.pid} on `));
     // Shared commands go on beside it.
     const snaps = await cli(['snapshots', '--repo', repo, '--json']);
     expect(snaps.code).toBe(0);
