@@ -15,7 +15,7 @@ beforeAll(async () => {
 });
 afterAll(() => removeDir(dir));
 
-const COMMANDS = ['init', 'backup', 'snapshots', 'ls', 'diff', 'stats', 'restore', 'dump', 'check', 'copy', 'key', 'unlock', 'version', 'completion'];
+const COMMANDS = ['init', 'backup', 'snapshots', 'ls', 'diff', 'stats', 'restore', 'dump', 'check', 'forget', 'prune', 'copy', 'key', 'unlock', 'version', 'completion'];
 
 describe('help and version', () => {
   test('strata --help lists every command, the global options, examples and exit codes', async () => {
