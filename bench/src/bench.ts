@@ -122,6 +122,8 @@ interface Measurement {
   wall: number;
   /** Peak resident set size in KiB (null when /usr/bin/time is missing). */
   rssKiB: number | null;
+  /** User + system CPU seconds of the process and its threads (null without /usr/bin/time). */
+  cpu: number | null;
 }
 
 class CommandError extends Error {}
@@ -136,7 +138,7 @@ async function measure(label: string, argv: string[], env: NodeJS.ProcessEnv, cw
   const logFile = join(logDir, `${label}.log`);
   const timeFile = join(logDir, `${label}.time`);
   const fd = openSync(logFile, 'a');
-  const full = haveTime ? [TIME, '-f', '%e %M', '-o', timeFile, '--', ...argv] : argv;
+  const full = haveTime ? [TIME, '-f', '%e %M %U %S', '-o', timeFile, '--', ...argv] : argv;
   const opts: SpawnOptions = { cwd, env, stdio: ['ignore', fd, fd] };
   const start = process.hrtime.bigint();
   const code = await new Promise<number>((res, rej) => {
@@ -151,13 +153,14 @@ async function measure(label: string, argv: string[], env: NodeJS.ProcessEnv, cw
     throw new CommandError(`${label}: "${argv.join(' ')}" exited with ${code}; log ${logFile}:\n${tail}`);
   }
   let rssKiB: number | null = null;
+  let cpu: number | null = null;
   if (haveTime) {
-    // The last line: "<elapsed> <maxrss KiB>" (earlier lines may carry a "Command exited" note).
-    const last = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1) ?? '';
-    const kib = Number(last.split(/\s+/)[1]);
+    // The last line: "<elapsed> <maxrss KiB> <user s> <sys s>" (earlier lines may carry a "Command exited" note).
+    const [, kib, user, sys] = (readFileSync(timeFile, 'utf8').trim().split('\n').at(-1) ?? '').split(/\s+/).map(Number);
     rssKiB = Number.isFinite(kib) ? kib : null;
+    cpu = Number.isFinite(user) && Number.isFinite(sys) ? user + sys : null;
   }
-  return { wall, rssKiB };
+  return { wall, rssKiB, cpu };
 }
 
 function run(argv: string[], cwd = ROOT, env: NodeJS.ProcessEnv = process.env): string {
@@ -451,6 +454,37 @@ function table(opts: Options, summaries: Record<string, Summary>): string {
   return lines.join('\n');
 }
 
+const STEP_LABELS: Record<Step, string> = {
+  firstBackup: 'first backup',
+  noChangeBackup: 'no-change backup',
+  mutatedBackup: 'backup after 1% mutation',
+  restore: 'restore',
+  checkReadData: 'check --read-data',
+};
+
+/** Median CPU seconds (user + system, all threads) per step: steadier than wall time on a busy machine. */
+function cpuTable(results: Record<string, RunResult[]>): string {
+  const tools = Object.keys(results).filter((t) => results[t].length > 0);
+  const others = tools.filter((t) => t !== 'strata');
+  const head = ['CPU seconds (user + system)', ...tools, ...others.map((o) => `strata/${o}`)];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
+  for (const step of STEPS) {
+    const med: Record<string, number | null> = {};
+    for (const t of tools) {
+      const xs = results[t].map((r) => r.steps[step].cpu).filter((v): v is number => v !== null);
+      med[t] = xs.length ? median(xs) : null;
+    }
+    const cells = [STEP_LABELS[step], ...tools.map((t) => fmt(med[t], 's'))];
+    for (const o of others) {
+      const a = med.strata;
+      const b = med[o];
+      cells.push(a != null && b != null && b > 0 ? (a / b).toFixed(2) : 'n/a');
+    }
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
 async function writeResultsMd(opts: Options, ds: Dataset, meta: Record<string, unknown>, body: string): Promise<void> {
   const file = join(BENCH, 'RESULTS.md');
   const key = `${opts.profile}-${opts.sizeLabel}`;
@@ -460,7 +494,7 @@ async function writeResultsMd(opts: Options, ds: Dataset, meta: Record<string, u
     `${start}\n## ${opts.profile}, ${opts.sizeLabel} (${ds.files} files, ${mib(ds.bytes)} MiB), ${opts.runs} run${opts.runs > 1 ? 's' : ''}\n\n` +
     `${meta.date}; ${meta.machine}; ${Object.entries(meta.versions as Record<string, string>)
       .map(([k, v]) => `${k}: ${v.split('\n')[0]}`)
-      .join('; ')}. Medians of wall-clock seconds of whole processes; warm page cache.\n\n${body}\n${end}`;
+      .join('; ')}; load average ${(meta.loadAverage as number[]).join(' -> ')}. Medians of whole processes; warm page cache.\n\n${body}\n${end}`;
   let text = existsSync(file)
     ? await readFile(file, 'utf8')
     : '# Benchmark results\n\nWritten by `pnpm bench` (see README.md). Each section is replaced when its profile and size run again.\n';
@@ -499,6 +533,7 @@ async function main(): Promise<void> {
       `tools: ${tools.map((t) => t.name).join(', ')}; logs in ${logDir}`,
   );
 
+  const loadBefore = os.loadavg()[0];
   const results: Record<string, RunResult[]> = Object.fromEntries(tools.map((t) => [t.name, []]));
   let failed = false;
   for (let r = 1; r <= opts.runs; r++) {
@@ -513,7 +548,7 @@ async function main(): Promise<void> {
         console.log(
           `run ${r} ${tool.name.padEnd(6)} first ${s.firstBackup.wall.toFixed(2)} s, no-change ${s.noChangeBackup.wall.toFixed(2)} s, ` +
             `mutated ${s.mutatedBackup.wall.toFixed(2)} s, restore ${s.restore.wall.toFixed(2)} s, check ${s.checkReadData.wall.toFixed(2)} s, ` +
-            `repo ${mib(res.repoBytesFirst)} MiB, peak RSS ${res.peakRssKiB === null ? 'n/a' : `${(res.peakRssKiB / 1024).toFixed(0)} MiB`}` +
+            `repo ${mib(res.repoBytesFirst)} MiB, first backup CPU ${s.firstBackup.cpu?.toFixed(1) ?? 'n/a'} s, peak RSS ${res.peakRssKiB === null ? 'n/a' : `${(res.peakRssKiB / 1024).toFixed(0)} MiB`}` +
             (res.restoreVerified === false ? ', RESTORE DIFFERS' : ''),
         );
         if (res.restoreVerified === false) failed = true;
@@ -530,8 +565,10 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.platform()} ${os.release()}, node ${process.version}`,
     versions: Object.fromEntries(tools.map((t) => [t.name, t.version])),
+    /** 1-minute load average at the start and end: other work on the machine skews wall times. */
+    loadAverage: [Number(loadBefore.toFixed(2)), Number(os.loadavg()[0].toFixed(2))],
   };
-  const md = table(opts, summaries);
+  const md = `${table(opts, summaries)}\n\n${cpuTable(results)}`;
   console.log(`\n${md}\n`);
   const json = { ...meta, options: { ...opts, generator: ds.generator }, dataset: { files: ds.files, bytes: ds.bytes }, results, summaries };
   const outDir = opts.quick ? join(BENCH, 'results', 'quick') : join(BENCH, 'results');
