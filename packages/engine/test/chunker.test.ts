@@ -1,4 +1,6 @@
 import { createCipheriv, createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { InvalidArgumentError } from '@strata/core';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -213,5 +215,31 @@ describe('Chunker', () => {
     expect(fresh.length).toBeGreaterThanOrEqual(1);
     expect(fresh.length).toBeLessThanOrEqual(2);
     expect(after.length - fresh.length).toBeGreaterThanOrEqual(before.length - 2);
+  });
+});
+
+describe('in a worker thread', () => {
+  test('cuts exactly as on the main thread', async () => {
+    const data = prng(3 * 1024 * 1024, 11);
+    const here = cutPoints(data, SMALL, createGearTable(secret(3)));
+    // Load the TypeScript source in the worker through tsx, as the engine's own pool does in tests.
+    const api = createRequire(import.meta.url).resolve('tsx/esm/api');
+    const src = new URL('../src/chunker.ts', import.meta.url).href;
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      require(${JSON.stringify(api)}).register();
+      import(${JSON.stringify(src)}).then(({ cutPoints, createGearTable }) => {
+        parentPort.postMessage(cutPoints(workerData.data, workerData.params, createGearTable(workerData.secret)));
+      });`;
+    const worker = new Worker(code, { eval: true, workerData: { data, params: SMALL, secret: secret(3) } });
+    try {
+      const there = await new Promise<number[]>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      expect(there).toEqual(here);
+    } finally {
+      await worker.terminate();
+    }
   });
 });
