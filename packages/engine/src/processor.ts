@@ -45,9 +45,9 @@ export interface ChunkerSetup {
   secret: Uint8Array;
 }
 
-const READ_SIZE = 4 * 1024 * 1024;
+const READ_SIZE = 1024 * 1024;
 /** Chunks waiting for a dedup query are flushed at this many bytes. */
-const FLUSH_BYTES = 8 * 1024 * 1024;
+const FLUSH_BYTES = 4 * 1024 * 1024;
 
 /** Paths cross the thread boundary as Uint8Array; fs wants a Buffer or a string. */
 export function fsPath(p: Uint8Array | string): Buffer | string {
