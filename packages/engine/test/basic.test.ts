@@ -18,11 +18,15 @@ describe('backup and restore', () => {
     write(src, 'sub/deeper/empty', '');
     fs.mkdirSync(path.join(src, 'emptydir'));
     fs.symlinkSync('a.txt', path.join(src, 'link'));
-    const r = await t.repo.backup([src]);
+    const events: string[] = [];
+    const r = await t.repo.backup([src], { onProgress: (e) => events.push(e.phase) });
     expect(r.errors).toEqual([]);
     expect(r.summary.filesNew).toBe(3);
+    expect(events).toContain('backup');
     const out = tmpDir();
-    const rr = await t.repo.restore('latest', out);
+    const restoreEvents: number[] = [];
+    const rr = await t.repo.restore('latest', out, { onProgress: (e) => restoreEvents.push(e.filesDone) });
+    expect(restoreEvents[restoreEvents.length - 1]).toBe(3);
     expect(rr.damaged).toEqual([]);
     expect(rr.errors).toEqual([]);
     expect(rr.success).toBe(true);
@@ -33,5 +37,8 @@ describe('backup and restore', () => {
     // Only the chain of parent directories (their mtimes moved) is new.
     expect(r2.summary.dataBlobs).toBe(0);
     expect(r2.summary.dataAdded).toBeLessThan(4096);
+    const sub = await t.repo.check({ readDataSubset: 50 });
+    expect(sub.ok).toBe(true);
+    expect(sub.packsChecked).toBeGreaterThan(0);
   });
 });
