@@ -189,6 +189,13 @@ describe('config file', () => {
     expect(r.stderr).toContain('plugin package "strata-plugin-does-not-exist" is not installed');
   });
 
+  test('a plugin package is loaded by name (an installed package that is already built in is accepted once)', async () => {
+    const cwd = await withConfig('plugin-by-name', { plugins: ['@strata/store-local', '@strata/detector-sha256'] });
+    const r = await runCli(['snapshots', '--repo', 'nope:x'], { env, cwd });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('installed schemes are azure:, gs:, local:, s3:');
+  });
+
   test('a plugin that registers a scheme already installed is refused', async () => {
     const cwd = await withConfig('plugin-dup', { repository: 'mem:x', plugins: ['./dup-plugin.mjs'] });
     await writeFile(

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { baseEnv, put, removeDir, runCli, tempDir } from './helpers.js';
 
@@ -311,6 +312,29 @@ describe('verbosity', () => {
     const q = await cli(['init', '--repo', path.join(dir, 'quiet-plain'), '--encryption', 'none', '--quiet']);
     expect(q.code).toBe(0);
     expect(q.stderr).toBe('');
+  });
+});
+
+describe('lazy loading', () => {
+  /** Runs the built CLI with a module-resolution hook that records every module it loads. */
+  async function loadedModules(args: string[]): Promise<string[]> {
+    const trace = path.join(dir, `trace-${args[0]}.txt`);
+    const hooks = path.join(dir, 'trace-hooks.mjs');
+    const register = path.join(dir, 'trace-register.mjs');
+    await writeFile(hooks, `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(process.env.TRACE_FILE, r.url + '\\n'); return r; }\n`);
+    await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+    const r = await runCli(args, { env: { ...env, TRACE_FILE: trace, NODE_OPTIONS: `--import ${pathToFileURL(register).href}` }, cwd: dir });
+    expect(r.code).toBe(0);
+    return (await readFile(trace, 'utf8')).trim().split('\n');
+  }
+
+  test('a local repository never loads a cloud store or SDK; version loads neither engine nor plugins', async () => {
+    const snapshots = await loadedModules(['snapshots']);
+    expect(snapshots.some((u) => u.includes('/engine/'))).toBe(true);
+    expect(snapshots.some((u) => u.includes('/store-local/'))).toBe(true);
+    expect(snapshots.filter((u) => /store-(s3|gcs|azure)|@aws-sdk|@google-cloud|@azure|\/zod\/|\/pino\//.test(u))).toEqual([]);
+    const version = await loadedModules(['version']);
+    expect(version.filter((u) => /\/engine\/|\/(store|codec|cipher|detector)-|\/zod\/|\/pino\//.test(u))).toEqual([]);
   });
 });
 
