@@ -96,6 +96,22 @@ describe('PluginRegistry', () => {
   });
 });
 
+describe('built-in store descriptors through the registry', () => {
+  test.each([
+    ['local:/backups/app'],
+    ['s3:my-bucket/some/prefix'],
+    ['gs:my-bucket/prefix'],
+    ['azure:container/prefix'],
+  ])('%s: parse -> describe -> parse gives the same options, and the redacted URL names the scheme', async (url) => {
+    const registry = PluginRegistry.withBuiltins();
+    const env = { AZURE_STORAGE_CONNECTION_STRING: 'DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/a;' };
+    const loc = await registry.resolve(url, env);
+    const again = loc.descriptor.parse(loc.descriptor.describe(loc.options), env);
+    expect(again).toEqual(loc.options);
+    expect(loc.redacted.startsWith(`${url.split(':')[0]}:`)).toBe(true);
+  });
+});
+
 describe('descriptorsOf', () => {
   test('reads the plugins export, and rejects a module without descriptors', () => {
     const d = memDescriptor('mem') as PluginDescriptor;
