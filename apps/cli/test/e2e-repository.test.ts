@@ -315,6 +315,22 @@ describe('verbosity', () => {
   });
 });
 
+describe('cache', () => {
+  test('--cache-dir puts the cache there, STRATA_CACHE_DIR too; --no-cache writes none', async () => {
+    const { readdir } = await import('node:fs/promises');
+    const id = (JSON.parse((await cli(['init', '--repo', path.join(dir, 'cached'), '--json'])).stdout) as { id: string }).id;
+    const cacheDir = path.join(dir, 'my-cache');
+    expect((await cli(['backup', '--repo', path.join(dir, 'cached'), path.join(data, 'a.txt'), '--cache-dir', cacheDir, '-q'])).code).toBe(0);
+    expect(await readdir(cacheDir)).toContain(id);
+    const envCache = path.join(dir, 'env-cache');
+    expect((await cli(['snapshots', '--repo', path.join(dir, 'cached')], { env: { STRATA_CACHE_DIR: envCache } })).code).toBe(0);
+    expect(await readdir(envCache)).toContain(id);
+    const home = path.join(dir, 'no-cache-home');
+    expect((await cli(['snapshots', '--repo', path.join(dir, 'cached'), '--no-cache'], { env: { HOME: home, XDG_CACHE_HOME: path.join(home, '.cache') } })).code).toBe(0);
+    expect(await readdir(home).catch(() => [])).toEqual([]);
+  });
+});
+
 describe('lazy loading', () => {
   /** Runs the built CLI with a module-resolution hook that records every module it loads. */
   async function loadedModules(args: string[]): Promise<string[]> {
