@@ -42,7 +42,7 @@ export class App {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      ctx.logger.info({ command: name, args: raw.slice(0, -2).filter((a) => typeof a === 'string'), options: redactOptions(command.opts()) }, 'command started');
+      ctx.logger.info({ command: name, args: raw.slice(0, -2).flat().filter((a) => typeof a === 'string'), options: redactOptions(command.opts()) }, 'command started');
       let code: number;
       try {
         code = (await fn(ctx, ...args)) ?? ExitCode.OK;
