@@ -25,6 +25,8 @@ export interface ProcessorHost {
 
 export interface BackupFileSpec {
   path: Uint8Array | string;
+  /** Size seen by lstat: small files get a read buffer of their size, not READ_SIZE. */
+  size?: number;
   /** 'snapshot' stats before and after reading and reads again when the file changed. */
   consistent?: boolean;
   maxRereads?: number;
@@ -179,8 +181,8 @@ export class Processor {
       let before: StatStamp;
       let r: { acc: FileAcc; sha256: string; size: number };
       try {
-        before = stamp(fs.fstatSync(fd, { bigint: true }));
-        r = await this.consume(readFd(fd), host);
+        before = f.consistent ? stamp(fs.fstatSync(fd, { bigint: true })) : { size: 0, mtimeNs: '', ctimeNs: '' };
+        r = await this.consume(readFd(fd, f.size), host);
       } finally {
         fs.closeSync(fd);
       }
@@ -201,7 +203,7 @@ export class Processor {
           inconsistent = true;
         }
       }
-      return { ok: true, content: r.acc.content, sha256: r.sha256, size: r.size, ...totalAdded, inconsistent, rereads, stat: before };
+      return { ok: true, content: r.acc.content, sha256: r.sha256, size: r.size, ...totalAdded, inconsistent, rereads, ...(f.consistent ? { stat: before } : {}) };
     }
   }
 
@@ -211,19 +213,22 @@ export class Processor {
   }
 }
 
-function* readFd(fd: number): Generator<Uint8Array> {
+function* readFd(fd: number, sizeHint?: number): Generator<Uint8Array> {
+  // A small file is read into a buffer of its size (+1 to see it grew); big ones in READ_SIZE pieces.
+  let want = sizeHint !== undefined && sizeHint < READ_SIZE ? sizeHint + 1 : READ_SIZE;
   for (;;) {
     // A fresh buffer each time: the chunker keeps views of pushed buffers.
-    const buf = Buffer.allocUnsafeSlow(READ_SIZE);
+    const buf = new Uint8Array(new ArrayBuffer(want));
     let n = 0;
-    while (n < READ_SIZE) {
-      const got = fs.readSync(fd, buf, n, READ_SIZE - n, null);
+    while (n < want) {
+      const got = fs.readSync(fd, buf, n, want - n, null);
       if (got === 0) break;
       n += got;
     }
     if (n === 0) return;
-    yield new Uint8Array(buf.buffer, 0, n);
-    if (n < READ_SIZE) return;
+    yield n === want ? buf : buf.subarray(0, n);
+    if (n < want) return;
+    want = READ_SIZE;
   }
 }
 

@@ -428,7 +428,7 @@ class Walker {
     const linked = linkKey ? this.hardlinks.get(linkKey) : undefined;
     if (linked) pending = linked;
     else {
-      pending = this.queue.read({ path: full, consistent: this.consistent, maxRereads: this.options.maxRereads ?? 3 }, node.size);
+      pending = this.queue.read({ path: full, size: node.size, consistent: this.consistent, maxRereads: this.options.maxRereads ?? 3 }, node.size);
       if (linkKey) this.hardlinks.set(linkKey, pending);
     }
     const r = await pending;
