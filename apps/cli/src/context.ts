@@ -162,7 +162,10 @@ export class CliContext {
         repo = await attempt(password);
       }
     } catch (err) {
-      if (!isMain) throw new CliError(`${label} ${location.redacted}: ${describeError(err, { repository: location.redacted, repositoryArg: arg })}`, exitCodeFor(err), { cause: err });
+      if (!isMain) {
+        const passwordHint = `${source.flag}, ${source.envPrefix}_PASSWORD_FILE or ${source.envPrefix}_PASSWORD`;
+        throw new CliError(`${label}: ${describeError(err, { repository: location.redacted, repositoryArg: arg, passwordHint })}`, exitCodeFor(err), { cause: err });
+      }
       throw err;
     }
     this.repositories.push(repo!);

@@ -60,6 +60,8 @@ export interface ErrorContext {
   repository?: string;
   /** The repository as the user typed it (for the hint `strata init --repo ...`). */
   repositoryArg?: string;
+  /** Where its password comes from, for a wrong password: default the main repository's options. */
+  passwordHint?: string;
 }
 
 /** Drops the `component: ` prefix the core errors carry when we say the same thing in our own words. */
@@ -83,7 +85,7 @@ export function describeError(err: unknown, context: ErrorContext = {}): string 
         return `repository ${repo} does not exist; create it with "strata init${arg}"`;
       }
       case 'WRONG_PASSWORD':
-        return `wrong password for repository ${repo}: no key opens it; check --password-file, STRATA_PASSWORD_FILE or STRATA_PASSWORD`;
+        return `wrong password for repository ${repo}: no key opens it; check ${context.passwordHint ?? '--password-file, STRATA_PASSWORD_FILE or STRATA_PASSWORD'}`;
       case 'LOCKED': {
         const h = (err as { holder?: { exclusive?: boolean; pid?: number; host?: string; username?: string; time?: string } }).holder;
         if (h && typeof h.pid === 'number' && h.host) {

@@ -306,7 +306,7 @@ describe('copy', () => {
     const source = path.join(dir, 'copy-source');
     const r = await cli(['copy', '--repo', path.join(dir, 'copy-target'), '--password-file', path.join(dir, 'target-pw'), '--from-repo', source], { STRATA_FROM_PASSWORD: 'wrong' });
     expect(r.code).toBe(12);
-    expect(r.stderr).toMatch(new RegExp(`^strata: source repository local:${source}: wrong password`));
+    expect(r.stderr).toBe(`strata: source repository: wrong password for repository local:${source}: no key opens it; check --from-password-file, STRATA_FROM_PASSWORD_FILE or STRATA_FROM_PASSWORD\n`);
   });
 
   test('without --from-repo, replicates --repo into the copyTo targets of the config file', async () => {
