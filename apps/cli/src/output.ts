@@ -15,6 +15,9 @@ export interface OutputOptions {
   stderr?: NodeJS.WriteStream;
 }
 
+/** What `filesDone` counts in each phase, for the progress line. */
+const UNITS: Record<string, string> = { scan: 'files', backup: 'files', restore: 'files', copy: 'snapshots', prune: 'packs', check: 'steps' };
+
 const STATUS_INTERVAL_MS = 500;
 const LINE_INTERVAL_MS = 200;
 
@@ -124,8 +127,11 @@ export class Output {
     }
     const parts = [`[${formatDuration(seconds)}]`];
     if (fraction !== undefined) parts.push(`${(fraction * 100).toFixed(1)}%`);
-    parts.push(event.filesTotal !== undefined ? `${event.filesDone} / ${event.filesTotal} files` : `${event.filesDone} files`);
-    parts.push(event.bytesTotal !== undefined ? `${formatBytes(event.bytesDone)} / ${formatBytes(event.bytesTotal)}` : formatBytes(event.bytesDone));
+    const unit = UNITS[event.phase] ?? 'done';
+    parts.push(event.filesTotal !== undefined ? `${event.filesDone} / ${event.filesTotal} ${unit}` : `${event.filesDone} ${unit}`);
+    if (event.bytesDone > 0 || event.bytesTotal) {
+      parts.push(event.bytesTotal !== undefined ? `${formatBytes(event.bytesDone)} / ${formatBytes(event.bytesTotal)}` : formatBytes(event.bytesDone));
+    }
     if (rate > 0) parts.push(`${formatBytes(rate)}/s`);
     if (remaining !== undefined) parts.push(`ETA ${formatDuration(remaining)}`);
     let line = `${event.phase} ${parts.join(' ')}`;
