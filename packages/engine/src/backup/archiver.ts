@@ -502,6 +502,8 @@ class Walker {
     };
     await Promise.all(Array.from({ length: Math.min(4, dirs.length) }, runDirs));
     const nodes = (await Promise.all(results)).filter((n): n is TreeNode => n !== undefined);
+    // An unchanged directory keeps the parent's tree: same bytes, so no need to encode and hash it.
+    if (prevSubtree && prevNodes && sameNodes(nodes, prevNodes) && this.ri.index.getHex(prevSubtree)) return prevSubtree;
     return this.saveTree(nodes);
   }
 
@@ -523,6 +525,38 @@ class Walker {
     this.summary.totalBytesProcessed += r.size;
     return this.saveTree([node]);
   }
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+function sameList(a: string[] | undefined, b: string[] | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** True when the nodes (any order) encode to exactly the tree `prev` (sorted, as decoded). */
+export function sameNodes(nodes: TreeNode[], prev: TreeNode[]): boolean {
+  if (nodes.length !== prev.length) return false;
+  const sorted = [...nodes].sort((x, y) => Buffer.compare(x.name, y.name));
+  for (let i = 0; i < sorted.length; i++) {
+    const a = sorted[i];
+    const b = prev[i];
+    if (
+      a.type !== b.type || a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.user !== b.user || a.group !== b.group ||
+      a.mtimeNs !== b.mtimeNs || a.ctimeNs !== b.ctimeNs || a.size !== b.size || a.inode !== b.inode || a.device !== b.device ||
+      a.nlink !== b.nlink || a.rdev !== b.rdev || a.subtree !== b.subtree || a.sha256 !== b.sha256 || (a.inconsistent ?? false) !== (b.inconsistent ?? false) ||
+      !sameBytes(a.name, b.name) || !sameBytes(a.linkTarget, b.linkTarget) || !sameList(a.content, b.content)
+    ) {
+      return false;
+    }
+  }
+  return true;
 }
 
 async function flushProcessor(p: Processor, host: ProcessorHost): Promise<void> {
