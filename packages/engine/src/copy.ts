@@ -17,7 +17,7 @@ export async function runCopy(target: RepoInternals, source: RepoInternals, sele
   await target.loadIndex();
   await source.loadIndex();
   const existing = await target.listSnapshots();
-  const originals = new Set(existing.map((s) => (s as Snapshot & { original?: string }).original ?? s.id));
+  const originals = new Set(existing.map((s) => s.original ?? s.id));
   const blobMap = new Map<string, string>();
   const treeMap = new Map<string, string>();
   const packer: Packer = target.newPacker();
@@ -68,7 +68,7 @@ export async function runCopy(target: RepoInternals, source: RepoInternals, sele
 
   let done = 0;
   for (const s of selected) {
-    const original = (s as Snapshot & { original?: string }).original ?? s.id;
+    const original = s.original ?? s.id;
     if (originals.has(original)) {
       result.skipped.push(s.id);
       continue;
@@ -77,7 +77,7 @@ export async function runCopy(target: RepoInternals, source: RepoInternals, sele
     // Packs and index before the snapshot.
     await packer.flush();
     const { id: _id, ...body } = s;
-    const newId = await target.saveSnapshot({ ...body, tree, original } as Omit<Snapshot, 'id'>);
+    const newId = await target.saveSnapshot({ ...body, tree, original });
     originals.add(original);
     result.copied.push({ source: s.id, target: newId });
     options.onProgress?.({ phase: 'copy', filesDone: ++done, filesTotal: selected.length, bytesDone: result.bytesCopied, elapsedMs: Date.now() - started });

@@ -40,7 +40,8 @@ export class RepoInternals {
   /** The key file that opened the repository (undefined without encryption). */
   keyId: string | undefined;
   readonly cache: Cache | undefined;
-  readonly index = new MasterIndex();
+  /** Replaced (not mutated) when index files disappeared (a prune by another process). */
+  index = new MasterIndex();
   /** Ids of the index files loaded into `index`. */
   readonly indexFiles = new Set<string>();
   readonly locks: LockManager;
@@ -191,7 +192,14 @@ export class RepoInternals {
   async loadIndex(): Promise<{ damaged: { id: string; error: Error }[] }> {
     const damaged: { id: string; error: Error }[] = [];
     const ids: string[] = [];
-    for await (const o of this.listIds('index/')) if (!this.indexFiles.has(o.id)) ids.push(o.id);
+    const listed = new Set<string>();
+    for await (const o of this.listIds('index/')) listed.add(o.id);
+    // Index files that left the store (prune elsewhere) may name deleted packs: start over.
+    if ([...this.indexFiles].some((id) => !listed.has(id))) {
+      this.index = new MasterIndex();
+      this.indexFiles.clear();
+    }
+    for (const id of listed) if (!this.indexFiles.has(id)) ids.push(id);
     const results = await mapLimit(ids, 8, async (id) => {
       try {
         return { id, content: await this.readIndexFile(id) };
@@ -360,7 +368,7 @@ export class RepoInternals {
   }
 
   newPacker(): Packer {
-    return new Packer({ store: this.store, box: this.box, index: this.index, cache: this.cache, indexCompression: this.metaCompression() }, this.config.packSize);
+    return new Packer({ store: this.store, box: this.box, index: this.index, cache: this.cache, indexCompression: this.metaCompression(), onIndexFile: (id) => this.indexFiles.add(id) }, this.config.packSize);
   }
 
   /** Deletes packs (prune, after the index no longer references them). */

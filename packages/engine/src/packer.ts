@@ -37,6 +37,8 @@ export interface PackerDeps {
   cache?: Cache;
   /** How index files are compressed. */
   indexCompression: CompressionChoice;
+  /** Told the id of every index file written (the repository tracks what its index holds). */
+  onIndexFile?: (id: string) => void;
 }
 
 export class Packer {
@@ -152,7 +154,11 @@ export class Packer {
         n += p.blobs.length;
       }
       if (group.length) groups.push(group);
-      for (const g of groups) this.indexFiles.push(await writeIndexFile(this.deps, { supersedes: [], packs: g }));
+      for (const g of groups) {
+        const id = await writeIndexFile(this.deps, { supersedes: [], packs: g });
+        this.indexFiles.push(id);
+        this.deps.onIndexFile?.(id);
+      }
     });
     this.indexing.catch((err) => {
       this.failure ??= err;

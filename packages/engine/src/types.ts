@@ -128,6 +128,8 @@ export interface Snapshot {
   tree: string;
   summary: BackupSummary;
   programVersion: string;
+  /** For a snapshot made by copy: the id of the snapshot it was copied from. */
+  original?: string;
 }
 
 export interface SnapshotFilter {

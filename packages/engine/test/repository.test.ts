@@ -234,6 +234,31 @@ async function findDir(repo: Repository, tree: string, abs: string): Promise<str
   return cur;
 }
 
+describe('long-lived repositories', () => {
+  test('a prune by another process is noticed: the next backup does not reuse deleted data', async () => {
+    const t = await makeRepo();
+    try {
+      const src = tmpDir();
+      write(src, 'f.bin', randomData(200_000, 11));
+      await t.repo.backup([src]);
+      const other = await t.open();
+      // Forget every snapshot, then prune: all packs go.
+      for (const s of await other.snapshots()) await other.internals.deleteSnapshot(s.id);
+      const pr = await other.prune();
+      expect(pr.packsDeleted).toBeGreaterThan(0);
+      await other.close();
+      // Same process as the first backup, same in-memory index: it must see the new state.
+      const r = await t.repo.backup([src]);
+      expect(r.summary.dataBlobs).toBeGreaterThan(0);
+      expect((await t.repo.check({ readData: true })).ok).toBe(true);
+      const out = tmpDir();
+      expect((await t.repo.restore(r.snapshotId, out)).success).toBe(true);
+    } finally {
+      await t.repo.close();
+    }
+  });
+});
+
 describe('looking inside and moving snapshots', () => {
   test('ls, diff, stats, dump of a folder as tar, restore with include/exclude and overwrite never', async () => {
     const t = await makeRepo();
