@@ -117,7 +117,7 @@ export class LockManager {
       await this.store.delete(key);
       throw this.lockedError(exclusive, after);
     }
-    return new HeldLock(this, key, exclusive, nonce, this.timings.refreshIntervalMs);
+    return new HeldLock(this, key, exclusive, nonce, this.timings.refreshIntervalMs, this.timings.staleAfterMs);
   }
 
   private lockedError(exclusive: boolean, holder: LockInfo): LockedError {
@@ -155,6 +155,7 @@ export class HeldLock {
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> = Promise.resolve();
   private released = false;
+  private refreshedAt = Date.now();
 
   constructor(
     private readonly manager: LockManager,
@@ -162,18 +163,30 @@ export class HeldLock {
     readonly exclusive: boolean,
     private readonly nonce: string,
     interval: number,
+    private readonly staleAfterMs = DEFAULT_LOCK_TIMINGS.staleAfterMs,
   ) {
     this.timer = setInterval(() => {
       this.refreshing = this.refreshing.then(async () => {
         if (this.released) return;
         try {
           this.key = await this.manager.refresh(this.key, this.exclusive, this.nonce);
+          this.refreshedAt = Date.now();
         } catch {
           // Try again at the next interval; the lock stays valid until it expires.
         }
       });
     }, interval);
     this.timer.unref();
+  }
+
+  /**
+   * Throws LockedError when the lock could not be refreshed before it expired: another process
+   * may have removed it as stale, so committing work (a snapshot, a prune) would be unsafe.
+   */
+  assertValid(): void {
+    if (Date.now() - this.refreshedAt >= this.staleAfterMs) {
+      throw new LockedError('engine', 'the repository lock expired because it could not be refreshed (is the store reachable?); the operation was stopped before committing; run it again.');
+    }
   }
 
   async release(): Promise<void> {

@@ -95,6 +95,19 @@ describe('locks', () => {
     }
   });
 
+  test('a lock that could not be refreshed before it expired stops the commit', async () => {
+    const t = await makeRepo({ lock: { staleAfterMs: 150, refreshIntervalMs: 60_000 } });
+    try {
+      const held = await t.repo.internals.lock(false);
+      expect(() => held.assertValid()).not.toThrow();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(() => held.assertValid()).toThrow(LockedError);
+      await held.release();
+    } finally {
+      await t.repo.close();
+    }
+  });
+
   test('a held lock is refreshed and expired locks are stale', async () => {
     const t = await makeRepo({ lock: { staleAfterMs: 400, refreshIntervalMs: 100 } });
     try {

@@ -235,6 +235,7 @@ export async function runBackup(ri: RepoInternals, paths: string[], options: Bac
       summary,
       programVersion: PROGRAM_VERSION,
     };
+    lock.assertValid();
     const id = await ri.saveSnapshot(snapshot);
     if (options.verify) {
       // Read back every blob of the new snapshot; a problem is reported like an unreadable file.
