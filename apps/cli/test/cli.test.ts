@@ -122,6 +122,20 @@ describe('usage errors', () => {
     expect(r.stderr).toContain('--time expects an ISO 8601 time');
   });
 
+  test('backup option conflicts and a missing exclude file are named before anything starts', async () => {
+    const repo = path.join(dir, 'never-created');
+    const both = await runCli(['backup', dir, '--stdin', '--repo', repo], { env, cwd: dir });
+    expect(both.code).toBe(1);
+    expect(both.stderr).toBe('strata: --stdin backs up stdin only; remove the paths, or drop --stdin\n');
+    const name = await runCli(['backup', dir, '--stdin-filename', 'x.sql', '--repo', repo], { env, cwd: dir });
+    expect(name.code).toBe(1);
+    expect(name.stderr).toBe('strata: --stdin-filename needs --stdin\n');
+    const missing = path.join(dir, 'no-excludes.txt');
+    const ex = await runCli(['backup', dir, '--exclude-file', missing, '--repo', repo], { env, cwd: dir });
+    expect(ex.code).toBe(1);
+    expect(ex.stderr).toMatch(new RegExp(`^strata: cannot read the exclude file ${missing} \\(.*ENOENT.*\\); check --exclude-file\n$`));
+  });
+
   test('init with an unknown cipher lists the ciphers', async () => {
     const r = await runCli(['init', '--repo', path.join(dir, 'r'), '--encryption', 'rot13'], { env, cwd: dir });
     expect(r.code).toBe(1);
