@@ -72,7 +72,6 @@ interface PackStat {
   unusedBytes: number;
   usedBlobs: number;
   blobs: number;
-  indexed: boolean;
 }
 
 /**
@@ -328,7 +327,7 @@ async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean,
   const stats = new Map<string, PackStat>();
   const statOf = (pack: string): PackStat => {
     let s = stats.get(pack);
-    if (!s) stats.set(pack, (s = { size: packSizes.get(pack) ?? 0, usedBytes: 0, unusedBytes: 0, usedBlobs: 0, blobs: 0, indexed: true }));
+    if (!s) stats.set(pack, (s = { size: packSizes.get(pack) ?? 0, usedBytes: 0, unusedBytes: 0, usedBlobs: 0, blobs: 0 }));
     return s;
   };
   // A used blob counts in the pack of its counted copy (see BlobTable.put); every other copy is unused.
