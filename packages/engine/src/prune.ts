@@ -243,13 +243,21 @@ export async function prune(internals: RepoInternals, options: PruneRunOptions =
   const dryRun = options.dryRun ?? false;
   const lock = options.lockHeld ? undefined : await internals.lock(!dryRun);
   try {
-    return await run(internals, maxUnused, dryRun, options.onProgress);
+    // Before the first delete the lock must still be ours: had it expired unrefreshed, another
+    // process could have started a backup that reuses blobs of the packs about to go.
+    return await run(internals, maxUnused, dryRun, options.onProgress, () => lock?.assertValid());
   } finally {
     await lock?.release();
   }
 }
 
-async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean, onProgress: PruneOptions['onProgress']): Promise<PruneReport> {
+async function run(
+  internals: RepoInternals,
+  maxUnused: number,
+  dryRun: boolean,
+  onProgress: PruneOptions['onProgress'],
+  assertLocked: () => void,
+): Promise<PruneReport> {
   const started = Date.now();
   const progress = (filesDone: number, bytesDone: number, filesTotal?: number, bytesTotal?: number) =>
     onProgress?.({ phase: 'prune', filesDone, bytesDone, filesTotal, bytesTotal, elapsedMs: Date.now() - started });
@@ -478,6 +486,7 @@ async function run(internals: RepoInternals, maxUnused: number, dryRun: boolean,
   for (const id of newIndexFiles) newIndexBytes += (await internals.store.stat(keys.index(id))).size;
 
   // ---- c. delete the old index files, then the packs nothing indexes any more
+  assertLocked();
   await internals.deleteIndexFiles(superseded.filter((id) => !newIndexFiles.includes(id)));
   await internals.deletePacks(doomed);
 

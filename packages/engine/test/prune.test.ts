@@ -121,6 +121,19 @@ describe('prune', () => {
     await restoresExactly(a.t.repo, a.snaps[2], a.expected[2], a.src);
   });
 
+  test('with every snapshot forgotten, every pack and index file goes', async () => {
+    const { t } = await sparseRepo();
+    const groups = await forgetSnapshots(t.repo.internals, { keepTags: ['nobody-has-it'] });
+    expect(groups[0].keep).toEqual([]);
+    const report = await prune(t.repo.internals);
+    expect(report.packsAfter).toBe(0);
+    expect(report.indexFilesAfter).toBe(0);
+    expect(report.bytesAfter).toBe(0);
+    expect(await storeListing(t.repo.internals.store)).toEqual((await storeListing(t.repo.internals.store)).filter((k) => k.startsWith('config') || k.startsWith('keys/')));
+    const check = await t.repo.check({ readData: true });
+    expect(check.errors).toEqual([]);
+  });
+
   test('a bad maxUnused is refused', async () => {
     const t = await makeRepo();
     cleanup.push(() => t.repo.close());
