@@ -16,6 +16,7 @@ import { makeNode, setTimeNs } from './fsx.js';
 import { type RepoInternals, mapLimit } from './internals.js';
 import type { RestoreBlob, RestoreFileResult, RestoreSegment } from './processor.js';
 import type { FileError, RestoreOptions, RestoreResult, Snapshot } from './types.js';
+import { transferList } from './transfer.js';
 
 /** Stored bytes per segment sent to a worker. */
 const SEGMENT_BYTES = 16 * 1024 * 1024;
@@ -170,7 +171,7 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
       await mapLimit(ranges, 4, async (r) => {
         const buf = await ri.store.get(keys.pack(r.pack), { offset: r.offset, length: r.end - r.offset });
         if (buf.length !== r.end - r.offset) throw new Error(`pack ${r.pack} is shorter than the index says`);
-        if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer) transfer.push(buf.buffer);
+        transfer.push(...transferList([buf]));
         for (const m of r.members) {
           const loc = locs[m.i].loc!;
           blobs[m.i] = { type: loc.type, id: fromHexId(locs[m.i].id), stored: buf.subarray(m.offset - r.offset, m.offset - r.offset + m.length), rawLength: loc.rawLength };
