@@ -8,7 +8,8 @@ import { Worker } from 'node:worker_threads';
 import type { Cipher, Codec, PortableSpec } from '@strata/core';
 import { StrataError } from '@strata/core';
 import { Box, type MasterKeys, parseCompression } from './format/box.js';
-import { type BackupFileResult, type BackupFileSpec, type ChunkerSetup, Processor, type ProcessorHost, type RestoreFileResult, type RestoreSegment, Restorer, type SealedBlob } from './processor.js';
+import { type BackupFileResult, type BackupFileSpec, type ChunkerSetup, type PackedBlobs, Processor, type ProcessorHost, type RestoreFileResult, type RestoreSegment, Restorer, packSpecs, unpackBlobs } from './processor.js';
+import { transferList } from './transfer.js';
 
 export interface WorkerSetup {
   cipher: PortableSpec | null;
@@ -141,7 +142,7 @@ export class Pool {
     if (!job) return;
     if (m.t === 'call') {
       const host = job.host!;
-      const p = m.op === 'query' ? host.query(m.payload as Uint8Array) : host.store(m.payload as SealedBlob[]);
+      const p = m.op === 'query' ? host.query(m.payload as Uint8Array) : host.store(unpackBlobs(m.payload as PackedBlobs));
       p.then(
         (value) => slot.worker.postMessage({ t: 'reply', rid: m.rid, ok: true, value }),
         (err) => slot.worker.postMessage({ t: 'reply', rid: m.rid, ok: false, error: (err as Error).message }),
@@ -183,7 +184,8 @@ export class Pool {
   /** Chunks, hashes, compresses and seals files; new blobs go to host.store. */
   async backupFiles(files: BackupFileSpec[], host: ProcessorHost): Promise<BackupFileResult[]> {
     if (this.planned === 0) return this.serial(() => this.processor!.backupFiles(files, host));
-    return this.run('backup', files, [], host, undefined);
+    const packed = packSpecs(files);
+    return this.run('backup', packed, transferList([packed.paths]), host, undefined);
   }
 
   /** Decodes blobs and writes file segments; all segments of one file must use the same `affinity`. */

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { Chunker, createGearTable } from './chunker.js';
 import { BLOB_DATA, Box, type CompressionChoice } from './format/box.js';
 import { toHex } from './format/util.js';
+import { transferList } from './transfer.js';
 
 export interface SealedBlob {
   type: number;
@@ -404,4 +405,87 @@ function writeSparse(fd: number, data: Uint8Array, pos: number): void {
       start = blockEnd;
     }
   }
+}
+
+// ---------------------------------------------------------------- messages between threads
+
+/** Many small objects cost more to clone than to copy into one buffer: file lists and small blobs travel packed. */
+export interface PackedSpecs {
+  paths: Uint8Array;
+  ends: Uint32Array;
+  sizes: Float64Array;
+  consistent: boolean;
+  maxRereads: number;
+}
+
+export function packSpecs(files: BackupFileSpec[]): PackedSpecs {
+  const parts = files.map((f) => (typeof f.path === 'string' ? Buffer.from(f.path) : Buffer.from(f.path.buffer, f.path.byteOffset, f.path.byteLength)));
+  const ends = new Uint32Array(files.length);
+  let end = 0;
+  parts.forEach((p, i) => (ends[i] = end += p.length));
+  return {
+    paths: new Uint8Array(Buffer.concat(parts)),
+    ends,
+    sizes: Float64Array.from(files, (f) => f.size ?? -1),
+    consistent: files.some((f) => f.consistent === true),
+    maxRereads: files[0]?.maxRereads ?? 3,
+  };
+}
+
+export function unpackSpecs(p: PackedSpecs): BackupFileSpec[] {
+  const out: BackupFileSpec[] = [];
+  let start = 0;
+  for (let i = 0; i < p.ends.length; i++) {
+    const size = p.sizes[i];
+    out.push({ path: p.paths.subarray(start, p.ends[i]), ...(size >= 0 ? { size } : {}), consistent: p.consistent, maxRereads: p.maxRereads });
+    start = p.ends[i];
+  }
+  return out;
+}
+
+export interface PackedBlobs {
+  /** Blobs under SMALL_BLOB bytes, back to back in `data`. */
+  ids: Uint8Array;
+  types: Uint8Array;
+  raws: Float64Array;
+  ends: Uint32Array;
+  data: Uint8Array;
+  /** Larger blobs, each in its own transferred buffer. */
+  large: SealedBlob[];
+}
+
+const SMALL_BLOB = 64 * 1024;
+
+export function packBlobs(blobs: SealedBlob[]): { packed: PackedBlobs; transfer: ArrayBuffer[] } {
+  const small = blobs.filter((b) => b.sealed.length < SMALL_BLOB);
+  const large = blobs.filter((b) => b.sealed.length >= SMALL_BLOB);
+  const ids = new Uint8Array(small.length * 32);
+  const types = new Uint8Array(small.length);
+  const raws = new Float64Array(small.length);
+  const ends = new Uint32Array(small.length);
+  let total = 0;
+  small.forEach((b, i) => {
+    ids.set(b.id, i * 32);
+    types[i] = b.type;
+    raws[i] = b.rawLength;
+    ends[i] = total += b.sealed.length;
+  });
+  const data = new Uint8Array(total);
+  let at = 0;
+  for (const b of small) {
+    data.set(b.sealed, at);
+    at += b.sealed.length;
+  }
+  const transfer = transferList([ids, data, ...large.map((b) => b.sealed)]);
+  return { packed: { ids, types, raws, ends, data, large }, transfer };
+}
+
+export function unpackBlobs(p: PackedBlobs): SealedBlob[] {
+  const out: SealedBlob[] = [...p.large];
+  let start = 0;
+  for (let i = 0; i < p.ends.length; i++) {
+    out.push({ type: p.types[i], id: p.ids.subarray(i * 32, i * 32 + 32), sealed: p.data.subarray(start, p.ends[i]), rawLength: p.raws[i] });
+    start = p.ends[i];
+  }
+  return out;
 }

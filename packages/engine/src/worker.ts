@@ -4,7 +4,8 @@ import type { Cipher, Codec, PortableSpec } from '@strata/core';
 import { Box, parseCompression } from './format/box.js';
 import type { DecodeRequest, WorkerSetup } from './pool.js';
 import { decodeOne } from './pool.js';
-import { type BackupFileSpec, Processor, type ProcessorHost, type RestoreSegment, Restorer, type SealedBlob } from './processor.js';
+import { transferList } from './transfer.js';
+import { type PackedSpecs, Processor, type ProcessorHost, type RestoreSegment, Restorer, type SealedBlob, packBlobs, unpackSpecs } from './processor.js';
 
 async function build<T>(spec: PortableSpec): Promise<T> {
   const mod = await import(spec.module);
@@ -26,7 +27,10 @@ function call<T>(op: string, payload: unknown, transfer: ArrayBuffer[] = []): Pr
 
 const host: ProcessorHost = {
   query: (ids) => call<Uint8Array>('query', ids),
-  store: (blobs: SealedBlob[]) => call<void>('store', blobs, blobs.map((b) => b.sealed.buffer as ArrayBuffer)),
+  store: (blobs: SealedBlob[]) => {
+    const { packed, transfer } = packBlobs(blobs);
+    return call<void>('store', packed, transfer);
+  },
 };
 
 const ready = (async () => {
@@ -49,12 +53,12 @@ port.on('message', async (m: any) => {
     const { box, processor, restorer } = await ready;
     let result: unknown;
     let transfer: ArrayBuffer[] = [];
-    if (m.kind === 'backup') result = await processor.backupFiles(m.payload as BackupFileSpec[], host);
+    if (m.kind === 'backup') result = await processor.backupFiles(unpackSpecs(m.payload as PackedSpecs), host);
     else if (m.kind === 'restore') result = restorer.restoreSegments(m.payload as RestoreSegment[]);
     else {
       const out = (m.payload as DecodeRequest[]).map((r) => decodeOne(box, r));
       result = out;
-      transfer = out.flatMap((r) => (r.ok && r.data.byteOffset === 0 && r.data.byteLength === r.data.buffer.byteLength ? [r.data.buffer as ArrayBuffer] : []));
+      transfer = transferList(out.flatMap((r) => (r.ok ? [r.data] : [])));
     }
     port.postMessage({ t: 'done', result }, transfer);
   } catch (err) {

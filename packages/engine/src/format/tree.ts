@@ -4,6 +4,7 @@
  * Names and link targets that are not valid UTF-8 are stored base64 as nameB64 / linkTargetB64.
  * Times, inodes and device numbers are decimal strings (64-bit values).
  */
+import { isUtf8 } from 'node:buffer';
 import type { NodeType } from '../types.js';
 import { corrupt, isHexId, parseJsonObject } from './util.js';
 
@@ -35,16 +36,11 @@ export interface TreeNode {
 }
 
 const TYPES: ReadonlySet<string> = new Set(['file', 'dir', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev']);
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The name as text when its bytes are valid UTF-8 that round-trips, else undefined. */
+/** The name as text when its bytes are valid UTF-8 (which always round-trips), else undefined. */
 export function textOf(bytes: Uint8Array): string | undefined {
-  try {
-    const s = utf8.decode(bytes);
-    return Buffer.from(s, 'utf8').equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) ? s : undefined;
-  } catch {
-    return undefined;
-  }
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return isUtf8(b) ? b.toString('utf8') : undefined;
 }
 
 /** A name for display: text, with invalid bytes shown as U+FFFD. */
