@@ -4,7 +4,7 @@ import { InvalidArgumentError, NotFoundError } from '@strata/core';
 import { pathText } from './backup/archiver.js';
 import { type TreeNode } from './format/tree.js';
 import type { RepoInternals } from './internals.js';
-import { TarWriter, type TarEntry } from './tar.js';
+import { TarWriter, type TarEntry, writeChunk } from './tar.js';
 import type { DiffEntry, DiffResult, NodeEntry, RepositoryStats, Snapshot } from './types.js';
 
 export function nsToIso(ns: bigint): string {
@@ -173,7 +173,7 @@ export async function dumpPath(ri: RepoInternals, snap: Snapshot, path: string, 
   const found = await findNode(ri, snap, path);
   if (found.node && found.node.type === 'file') {
     for await (const chunk of fileContent(ri, found.node)) {
-      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', r));
+      await writeChunk(out, chunk, 'engine');
     }
     return;
   }

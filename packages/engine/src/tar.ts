@@ -116,26 +116,31 @@ export class TarWriter {
     await this.write(ZEROS);
   }
 
-  private async write(chunk: Uint8Array): Promise<void> {
-    const out = this.out;
-    if (out.destroyed) throw new StrataError('ABORTED', 'tar', 'the output stream is closed; the archive is incomplete');
-    if (out.write(chunk)) return;
-    await new Promise<void>((resolve, reject) => {
-      const cleanup = () => {
-        out.off('drain', onDrain);
-        out.off('error', onError);
-        out.off('close', onClose);
-      };
-      const onDrain = () => (cleanup(), resolve());
-      const onError = (err: Error) => (cleanup(), reject(err));
-      const onClose = () => (
-        cleanup(), reject(new StrataError('ABORTED', 'tar', 'the output stream closed; the archive is incomplete'))
-      );
-      out.on('drain', onDrain);
-      out.on('error', onError);
-      out.on('close', onClose);
-    });
+  private write(chunk: Uint8Array): Promise<void> {
+    return writeChunk(this.out, chunk, 'tar');
   }
+}
+
+/**
+ * Writes a chunk and, when the Writable asks for it, waits for 'drain'. Rejects when the stream
+ * errors or closes first (a reader that went away), so a writer never waits forever.
+ */
+export async function writeChunk(out: Writable, chunk: Uint8Array, component: string): Promise<void> {
+  if (out.destroyed) throw new StrataError('ABORTED', component, 'the output stream is closed; the output is incomplete');
+  if (out.write(chunk)) return;
+  await new Promise<void>((resolve, reject) => {
+    const cleanup = () => {
+      out.off('drain', onDrain);
+      out.off('error', onError);
+      out.off('close', onClose);
+    };
+    const onDrain = () => (cleanup(), resolve());
+    const onError = (err: Error) => (cleanup(), reject(err));
+    const onClose = () => (cleanup(), reject(new StrataError('ABORTED', component, 'the output stream closed; the output is incomplete')));
+    out.on('drain', onDrain);
+    out.on('error', onError);
+    out.on('close', onClose);
+  });
 }
 
 /** Writes a whole archive from an iterable of entries with their bodies, then the end blocks. */

@@ -8,7 +8,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { InvalidArgumentError, StrataError } from '@strata/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
-import { type TarEntry, TarWriter, writeTar } from '../src/tar.js';
+import { type TarEntry, TarWriter, writeChunk, writeTar } from '../src/tar.js';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -188,5 +188,16 @@ describe('TarWriter errors and streaming', () => {
     expect(tar(['-tf', file]).split('\n').filter(Boolean)).toEqual(['d/', 'd/f']);
     // Archive length: 3 headers... 2 entries x (header + at most one data block) + 2 end blocks, in 512-byte blocks.
     expect(statSync(file).size % 512).toBe(0);
+  });
+});
+
+describe('writeChunk', () => {
+  test('rejects instead of waiting forever when the reader goes away', async () => {
+    // A sink that never calls back: its buffer stays full until it is destroyed.
+    const sink = new Writable({ highWaterMark: 4, write() {} });
+    const pending = writeChunk(sink, new Uint8Array(64), 'engine');
+    sink.destroy();
+    await expect(pending).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(writeChunk(sink, new Uint8Array(1), 'engine')).rejects.toMatchObject({ code: 'ABORTED' });
   });
 });
