@@ -279,6 +279,25 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
     }
   });
 
+  // Optionally read every written file back and compare it again with its recorded SHA-256.
+  if (options.verify) {
+    await mapLimit(toWrite.filter((f) => !failed.has(f) && f.node.sha256), 4, async (f) => {
+      const h = createHash('sha256');
+      try {
+        for await (const chunk of fs.createReadStream(f.dest)) h.update(chunk as Buffer);
+      } catch (err) {
+        result.errors.push({ path: f.snapPath, message: `verify: ${(err as Error).message}` });
+        return;
+      }
+      if (h.digest('hex') !== f.node.sha256) {
+        failed.add(f);
+        result.filesRestored--;
+        result.damaged.push({ path: f.snapPath, message: 'verify: the file read back does not match its recorded SHA-256' });
+        await fs.promises.rm(f.dest, { force: true });
+      }
+    });
+  }
+
   // 4. Hardlinks.
   for (const { item, primary } of links) {
     if (failed.has(primary)) {

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { compareTrees, makeRepo, randomData, tmpDir, write } from './helpers.js';
+import { Repository } from '../src/index.js';
+import { ciphers, codecs, compareTrees, makeRepo, PASSWORD, randomData, tmpDir, write } from './helpers.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -25,7 +26,7 @@ describe('backup and restore', () => {
     expect(events).toContain('backup');
     const out = tmpDir();
     const restoreEvents: number[] = [];
-    const rr = await t.repo.restore('latest', out, { onProgress: (e) => restoreEvents.push(e.filesDone) });
+    const rr = await t.repo.restore('latest', out, { verify: true, onProgress: (e) => restoreEvents.push(e.filesDone) });
     expect(restoreEvents[restoreEvents.length - 1]).toBe(3);
     expect(rr.damaged).toEqual([]);
     expect(rr.errors).toEqual([]);
@@ -40,5 +41,48 @@ describe('backup and restore', () => {
     const sub = await t.repo.check({ readDataSubset: 50 });
     expect(sub.ok).toBe(true);
     expect(sub.packsChecked).toBeGreaterThan(0);
+  });
+});
+
+describe('modes', () => {
+  test('with a local cache: index, snapshots and tree packs come from it; a damaged cache file is ignored', async () => {
+    const cacheDir = tmpDir('strata-cache-');
+    const t = await makeRepo({ cacheDir });
+    cleanup.push(() => t.repo.close());
+    const src = tmpDir();
+    for (let i = 0; i < 5; i++) write(src, `d${i}/f.txt`, `file ${i}\n`.repeat(500));
+    await t.repo.backup([src]);
+    const cached = path.join(cacheDir, t.repo.id);
+    const listed = (sub: string) => (fs.existsSync(path.join(cached, sub)) ? fs.readdirSync(path.join(cached, sub), { recursive: true }).length : 0);
+    expect(listed('index')).toBeGreaterThan(0);
+    expect(listed('snapshots')).toBe(1);
+    expect(listed('data')).toBeGreaterThan(0);
+    // Damage every cached index file: they are refetched from the store.
+    for (const f of fs.readdirSync(path.join(cached, 'index'))) fs.writeFileSync(path.join(cached, 'index', f), 'garbage');
+    const again = await Repository.open({ store: t.repo.internals.store, password: PASSWORD, codecs: codecs(), ciphers: ciphers(), cacheDir, workers: 2 });
+    cleanup.push(() => again.close());
+    const r = await again.backup([src]);
+    expect(r.summary.filesUnmodified).toBe(5);
+    expect(r.summary.dataBlobs).toBe(0);
+    const out = tmpDir();
+    expect((await again.restore('latest', out)).success).toBe(true);
+    expect(compareTrees(src, path.join(out, src))).toEqual([]);
+  });
+
+  test('on the main thread (no workers, or a codec that cannot be rebuilt in a worker) the results are the same', async () => {
+    const local = codecs().map((c) => ({ ...c, portable: undefined, compress: c.compress.bind(c), decompress: c.decompress.bind(c) }));
+    for (const extra of [{ workers: 0 }, { codecs: local }]) {
+      const t = await makeRepo(extra);
+      cleanup.push(() => t.repo.close());
+      const src = tmpDir();
+      write(src, 'text.txt', 'compressible '.repeat(20_000));
+      write(src, 'random.bin', randomData(400_000, 5));
+      const r = await t.repo.backup([src]);
+      expect(r.summary.dataAddedPacked).toBeLessThan(r.summary.dataAdded);
+      const out = tmpDir();
+      expect((await t.repo.restore('latest', out)).success).toBe(true);
+      expect(compareTrees(src, path.join(out, src))).toEqual([]);
+      expect((await t.repo.check({ readData: true })).ok).toBe(true);
+    }
   });
 });
