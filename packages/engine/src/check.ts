@@ -9,7 +9,7 @@ import type { PackEntry } from './format/pack.js';
 import { type TreeNode } from './format/tree.js';
 import { keys, sha256Hex, toHex } from './format/util.js';
 import { type RepoInternals, mapLimit } from './internals.js';
-import type { DecodeRequest } from './pool.js';
+import type { DecodeRequest, Pool } from './pool.js';
 import { pathText } from './backup/archiver.js';
 import type { CheckOptions, CheckProblem, CheckResult, Snapshot } from './types.js';
 
@@ -97,14 +97,15 @@ export async function runCheck(ri: RepoInternals, options: CheckOptions = {}): P
         }
         throw err;
       }
+      const size = bytes.length; // the buffer moves to a worker below
       if (sha256Hex(bytes) !== pack) {
         // Find which blobs are hit, so the damage is named precisely.
         const entries = indexed.get(pack)!;
-        const results = await pool.decode(entries.map((e) => ({ type: e.type, id: e.id, stored: bytes.slice(e.offset, e.offset + e.length), rawLength: e.rawLength })));
-        const problem: CheckProblem = { kind: 'corrupt-pack', pack, message: `pack ${pack}: its bytes do not hash to its name (${bytes.length} bytes${bytes.length !== stored.get(pack) ? ', size changed' : ''}); ${results.filter((r) => !r.ok).length} blob(s) fail to decode` };
+        const results = await decodePack(pool, entries, bytes);
+        const problem: CheckProblem = { kind: 'corrupt-pack', pack, message: `pack ${pack}: its bytes do not hash to its name (${size} bytes${size !== stored.get(pack) ? ', size changed' : ''}); ${results.filter((r) => !r.ok).length} blob(s) fail to decode` };
         errors.push(problem);
         entries.forEach((e, i) => {
-          if (!results[i].ok || e.offset + e.length > bytes.length) bad.set(toHex(e.id), { problem });
+          if (!results[i].ok || e.offset + e.length > size) bad.set(toHex(e.id), { problem });
         });
         // Without any failing blob, the header or the padding was hit: every blob is suspect.
         if (results.every((r) => r.ok)) for (const e of entries) bad.set(toHex(e.id), { problem });
@@ -112,7 +113,7 @@ export async function runCheck(ri: RepoInternals, options: CheckOptions = {}): P
         return;
       }
       const entries = indexed.get(pack)!;
-      const results = await pool.decode(entries.map((e) => ({ type: e.type, id: e.id, stored: bytes.slice(e.offset, e.offset + e.length), rawLength: e.rawLength })));
+      const results = await decodePack(pool, entries, bytes);
       entries.forEach((e, i) => {
         const r = results[i];
         if (!r.ok) {
@@ -208,6 +209,14 @@ export async function runCheck(ri: RepoInternals, options: CheckOptions = {}): P
     if (e.snapshots?.length) e.message += `; hits snapshot(s) ${e.snapshots.map((x) => x.slice(0, 8)).join(', ')}${e.files?.length ? `, file(s) ${e.files.slice(0, 5).join(', ')}${e.files.length > 5 ? ` and ${e.files.length - 5} more` : ''}` : ''}`;
   }
   return { ok: errors.length === 0, errors, notes, packsChecked, blobsChecked, snapshotsChecked: snapshots.length };
+}
+
+/** Verifies every blob of a pack held in memory; the pack's buffer moves to the worker without a copy. */
+function decodePack(pool: Pool, entries: PackEntry[], bytes: Uint8Array) {
+  const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  const view = (e: PackEntry) => (e.offset + e.length <= bytes.length ? bytes.subarray(e.offset, e.offset + e.length) : bytes.subarray(Math.min(e.offset, bytes.length)));
+  const requests = entries.map((e) => ({ type: e.type, id: e.id, stored: own ? view(e) : view(e).slice(), rawLength: e.rawLength }));
+  return pool.decode(requests, { verifyOnly: true, transfer: own ? [bytes.buffer as ArrayBuffer] : [] });
 }
 
 /** Reads back every blob of one snapshot and checks it (backup --verify, validateAfterBackup). */

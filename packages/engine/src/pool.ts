@@ -194,12 +194,15 @@ export class Pool {
     return this.run('restore', segments, transfer, undefined, affinity);
   }
 
-  /** Decodes and verifies blobs. */
-  async decode(requests: DecodeRequest[]): Promise<DecodeResult[]> {
+  /**
+   * Decodes and verifies blobs. With `verifyOnly` the plaintexts are dropped (results carry an empty
+   * array). `transfer` hands buffers the requests view (a whole pack) to the worker without a copy.
+   */
+  async decode(requests: DecodeRequest[], options: { verifyOnly?: boolean; transfer?: ArrayBuffer[] } = {}): Promise<DecodeResult[]> {
     if (this.planned === 0) {
-      return this.serial(async () => requests.map((r) => decodeOne(this.local!, r)));
+      return this.serial(async () => requests.map((r) => decodeOne(this.local!, r, options.verifyOnly)));
     }
-    return this.run('decode', requests, transferables(requests.map((r) => r.stored)), undefined, undefined);
+    return this.run('decode', { requests, verifyOnly: options.verifyOnly ?? false }, options.transfer ?? transferables(requests.map((r) => r.stored)), undefined, undefined);
   }
 
   // Main-thread mode runs one job at a time, like a single worker.
@@ -217,9 +220,10 @@ export class Pool {
   }
 }
 
-export function decodeOne(box: Box, r: DecodeRequest): DecodeResult {
+export function decodeOne(box: Box, r: DecodeRequest, verifyOnly = false): DecodeResult {
   try {
-    return { ok: true, data: box.decodeBlob(r.type, r.id, r.stored, r.rawLength) };
+    const data = box.decodeBlob(r.type, r.id, r.stored, r.rawLength);
+    return { ok: true, data: verifyOnly ? new Uint8Array(0) : data };
   } catch (err) {
     return { ok: false, error: (err as Error).message };
   }

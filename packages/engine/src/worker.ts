@@ -56,7 +56,8 @@ port.on('message', async (m: any) => {
     if (m.kind === 'backup') result = await processor.backupFiles(unpackSpecs(m.payload as PackedSpecs), host);
     else if (m.kind === 'restore') result = restorer.restoreSegments(m.payload as RestoreSegment[]);
     else {
-      const out = (m.payload as DecodeRequest[]).map((r) => decodeOne(box, r));
+      const { requests, verifyOnly } = m.payload as { requests: DecodeRequest[]; verifyOnly: boolean };
+      const out = requests.map((r) => decodeOne(box, r, verifyOnly));
       result = out;
       transfer = transferList(out.flatMap((r) => (r.ok ? [r.data] : [])));
     }
