@@ -190,7 +190,7 @@ export class Pool {
 
   /** Decodes blobs and writes file segments; all segments of one file must use the same `affinity`. */
   async restoreSegments(segments: RestoreSegment[], affinity: number, transfer: ArrayBuffer[] = []): Promise<RestoreFileResult[]> {
-    if (this.planned === 0) return this.serial(async () => this.restorer!.restoreSegments(segments));
+    if (this.planned === 0) return this.serial(() => this.restorer!.restoreSegments(segments));
     return this.run('restore', segments, transfer, undefined, affinity);
   }
 

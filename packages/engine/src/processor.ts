@@ -290,6 +290,8 @@ interface OpenRestore {
   pos: number;
   error?: string;
   path: Uint8Array | string;
+  /** Writes not yet completed. */
+  writes: Promise<void>[];
 }
 
 const ZERO_BLOCK = 64 * 1024;
@@ -307,17 +309,20 @@ export class Restorer {
     this.box = box;
   }
 
-  /** Writes segments of files; returns results for files whose last segment was handled. */
-  restoreSegments(segments: RestoreSegment[]): RestoreFileResult[] {
-    const done: RestoreFileResult[] = [];
+  /**
+   * Writes segments of files; returns results for files whose last segment was handled. Writes go
+   * out asynchronously so decoding the next blob overlaps the kernel's work on the previous one.
+   */
+  async restoreSegments(segments: RestoreSegment[]): Promise<RestoreFileResult[]> {
+    const finishing: Promise<RestoreFileResult>[] = [];
     for (const s of segments) {
       let f = this.open.get(s.key);
       if (s.first || !f) {
         try {
           const fd = openForWrite(fsPath(s.path));
-          f = { fd, hash: createHash('sha256'), pos: 0, path: s.path };
+          f = { fd, hash: createHash('sha256'), pos: 0, path: s.path, writes: [] };
         } catch (err) {
-          done.push({ key: s.key, ok: false, bytes: 0, error: `cannot create the file: ${(err as Error).message}` });
+          finishing.push(Promise.resolve({ key: s.key, ok: false, bytes: 0, error: `cannot create the file: ${(err as Error).message}` }));
           continue;
         }
         this.open.set(s.key, f);
@@ -334,55 +339,67 @@ export class Restorer {
             break;
           }
           f.hash.update(plain);
-          writeSparse(f.fd, plain, f.pos);
+          const file = f;
+          file.writes.push(
+            writeSparse(file.fd, plain, file.pos).catch((err) => {
+              file.error ??= `write failed: ${(err as Error).message}`;
+            }),
+          );
           f.pos += plain.length;
+          // Bound the data waiting in the kernel queue per file.
+          if (f.writes.length >= 8) await Promise.all(f.writes.splice(0));
         }
       }
       if (s.last) {
         this.open.delete(s.key);
-        let error = f.error;
-        let nsFix = false;
-        let metaError: string | undefined;
-        try {
-          if (!error && s.size !== undefined && f.pos !== s.size) error = `restored ${f.pos} bytes instead of ${s.size}`;
-          fs.ftruncateSync(f.fd, f.pos);
-          if (!error && s.sha256 !== undefined) {
-            const got = f.hash.digest('hex');
-            if (got !== s.sha256) error = `SHA-256 ${got.slice(0, 16)}... does not match the recorded ${s.sha256.slice(0, 16)}...`;
-          }
-          if (!error && s.meta) {
-            try {
-              // Owner before mode: chown clears setuid/setgid bits.
-              if (s.meta.uid !== undefined && s.meta.gid !== undefined) fs.fchownSync(f.fd, s.meta.uid, s.meta.gid);
-              fs.fchmodSync(f.fd, s.meta.mode & 0o7777);
-              const ns = BigInt(s.meta.mtimeNs);
-              const t = Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
-              fs.futimesSync(f.fd, t, t);
-              if (ns % 1_000_000_000n !== 0n) nsFix = fs.fstatSync(f.fd, { bigint: true }).mtimeNs !== ns;
-            } catch (err) {
-              metaError = (err as Error).message;
-            }
-          }
-        } finally {
-          fs.closeSync(f.fd);
-        }
-        if (error) {
-          try {
-            if (s.damagedPath !== undefined) fs.renameSync(fsPath(f.path), fsPath(s.damagedPath));
-            else fs.rmSync(fsPath(f.path), { force: true });
-          } catch {
-            // reported below either way
-          }
-        }
-        done.push({ key: s.key, ok: !error, bytes: f.pos, error, nsFix, metaError });
+        finishing.push(this.finish(f, s));
       }
     }
-    return done;
+    return Promise.all(finishing);
+  }
+
+  private async finish(f: OpenRestore, s: RestoreSegment): Promise<RestoreFileResult> {
+    await Promise.all(f.writes.splice(0));
+    let error = f.error;
+    let nsFix = false;
+    let metaError: string | undefined;
+    try {
+      if (!error && s.size !== undefined && f.pos !== s.size) error = `restored ${f.pos} bytes instead of ${s.size}`;
+      fs.ftruncateSync(f.fd, f.pos);
+      if (!error && s.sha256 !== undefined) {
+        const got = f.hash.digest('hex');
+        if (got !== s.sha256) error = `SHA-256 ${got.slice(0, 16)}... does not match the recorded ${s.sha256.slice(0, 16)}...`;
+      }
+      if (!error && s.meta) {
+        try {
+          // Owner before mode: chown clears setuid/setgid bits.
+          if (s.meta.uid !== undefined && s.meta.gid !== undefined) fs.fchownSync(f.fd, s.meta.uid, s.meta.gid);
+          fs.fchmodSync(f.fd, s.meta.mode & 0o7777);
+          const ns = BigInt(s.meta.mtimeNs);
+          const t = Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
+          fs.futimesSync(f.fd, t, t);
+          if (ns % 1_000_000_000n !== 0n) nsFix = fs.fstatSync(f.fd, { bigint: true }).mtimeNs !== ns;
+        } catch (err) {
+          metaError = (err as Error).message;
+        }
+      }
+    } finally {
+      fs.closeSync(f.fd);
+    }
+    if (error) {
+      try {
+        if (s.damagedPath !== undefined) fs.renameSync(fsPath(f.path), fsPath(s.damagedPath));
+        else fs.rmSync(fsPath(f.path), { force: true });
+      } catch {
+        // reported below either way
+      }
+    }
+    return { key: s.key, ok: !error, bytes: f.pos, error, nsFix, metaError };
   }
 }
 
 /** Writes the data at pos, skipping 64 KiB blocks of zeros so the file keeps holes. */
-function writeSparse(fd: number, data: Uint8Array, pos: number): void {
+async function writeSparse(fd: number, data: Uint8Array, pos: number): Promise<void> {
   const n = data.length;
   let start = 0;
   while (start < n) {
@@ -393,10 +410,8 @@ function writeSparse(fd: number, data: Uint8Array, pos: number): void {
       if (blockEnd - end === ZERO_BLOCK && isZero(data, end, blockEnd)) break;
       end = blockEnd;
     }
-    if (end > start) {
-      let off = start;
-      while (off < end) off += fs.writeSync(fd, data, off, end - off, pos + off);
-    }
+    let off = start;
+    while (off < end) off += await writeAt(fd, data, off, end - off, pos + off);
     // Skip zero blocks.
     start = end;
     while (start < n) {
@@ -405,6 +420,10 @@ function writeSparse(fd: number, data: Uint8Array, pos: number): void {
       start = blockEnd;
     }
   }
+}
+
+function writeAt(fd: number, data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.write(fd, data, offset, length, position, (err, written) => (err ? reject(err) : resolve(written))));
 }
 
 // ---------------------------------------------------------------- messages between threads

@@ -54,7 +54,7 @@ port.on('message', async (m: any) => {
     let result: unknown;
     let transfer: ArrayBuffer[] = [];
     if (m.kind === 'backup') result = await processor.backupFiles(unpackSpecs(m.payload as PackedSpecs), host);
-    else if (m.kind === 'restore') result = restorer.restoreSegments(m.payload as RestoreSegment[]);
+    else if (m.kind === 'restore') result = await restorer.restoreSegments(m.payload as RestoreSegment[]);
     else {
       const { requests, verifyOnly } = m.payload as { requests: DecodeRequest[]; verifyOnly: boolean };
       const out = requests.map((r) => decodeOne(box, r, verifyOnly));
