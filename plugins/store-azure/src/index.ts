@@ -9,9 +9,17 @@ import {
   InvalidArgumentError,
   NotFoundError,
   PermissionError,
+  NETWORK_ERROR_CODES,
   StoreError,
+  formatStoreUrl,
   isStrataError,
+  isTransientStatus,
+  parseEndpoint,
+  parseStoreUrl,
+  readBody,
+  redactUrlQuery,
   retryingStore,
+  trimSlashes,
   type ByteRange,
   type ObjectInfo,
   type PluginDescriptor,
@@ -52,13 +60,8 @@ export interface AzureStoreOptions {
   containerClient?: ContainerClient;
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'REQUEST_SEND_ERROR', 'UND_ERR_SOCKET']);
 const TRANSIENT_CODES = new Set(['ServerBusy', 'InternalError', 'OperationTimedOut']);
 const PERMISSION_CODES = new Set(['AuthenticationFailed', 'AuthorizationFailure', 'AuthorizationPermissionMismatch', 'InsufficientAccountPermissions', 'AccountIsDisabled', 'InvalidAuthenticationInfo']);
-
-function trimSlashes(s: string): string {
-  return s.replace(/^\/+|\/+$/g, '');
-}
 
 interface RestErrorLike {
   statusCode?: number;
@@ -158,10 +161,10 @@ export class AzureStore implements Store {
       return new PermissionError(COMPONENT, `${action} ${what} was refused (${detail}); check that the credentials from ${this.credentialsSource} are valid and allow it`, { cause: err });
     }
     const transient =
-      (status !== undefined && (status >= 500 || status === 429 || status === 408)) ||
+      isTransientStatus(status) ||
       TRANSIENT_CODES.has(code ?? '') ||
-      NETWORK_CODES.has(code ?? '') ||
-      NETWORK_CODES.has((err as { cause?: { code?: string } })?.cause?.code ?? '') ||
+      NETWORK_ERROR_CODES.has(code ?? '') ||
+      NETWORK_ERROR_CODES.has((err as { cause?: { code?: string } })?.cause?.code ?? '') ||
       /ECONNRESET|socket hang up|ETIMEDOUT/i.test(e.message ?? '');
     return new StoreError(COMPONENT, `${action} ${what} failed (${detail})${transient ? '; will retry' : ''}`, { cause: err, transient });
   }
@@ -211,22 +214,11 @@ export class AzureStore implements Store {
       }
       throw this.error(err, 'reading', key);
     }
-    const size = res.contentLength ?? 0;
-    const out = Buffer.allocUnsafeSlow(size);
-    let filled = 0;
     try {
-      for await (const chunk of res.readableStreamBody as AsyncIterable<Buffer>) {
-        if (filled + chunk.length > size) throw new StoreError(COMPONENT, `reading "${key}" in ${this.where()} returned more bytes than announced; will retry`, { transient: true });
-        out.set(chunk, filled);
-        filled += chunk.length;
-      }
+      return await readBody(res.readableStreamBody as AsyncIterable<Buffer>, res.contentLength ?? 0, COMPONENT, `"${key}" in ${this.where()}`);
     } catch (err) {
       throw this.error(err, 'reading', key);
     }
-    if (filled !== size) {
-      throw new StoreError(COMPONENT, `reading "${key}" in ${this.where()} was cut short (${filled} of ${size} bytes); will retry`, { transient: true });
-    }
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 
   async stat(key: string): Promise<ObjectInfo> {
@@ -293,25 +285,13 @@ export const azureDescriptor: StoreDescriptor<AzureStoreOptions> = {
   scheme: 'azure',
   summary: 'an Azure Blob Storage container: azure:container/prefix',
   parse(url: string, env: Record<string, string | undefined> = process.env): AzureStoreOptions {
-    if (!url.startsWith('azure:')) throw new InvalidArgumentError(COMPONENT, `repository URL "${url}" does not start with azure:; use azure:container/prefix`);
-    let rest = url.slice('azure:'.length);
-    if (rest.startsWith('//')) rest = rest.slice(2);
-    let query = new URLSearchParams();
-    const q = rest.indexOf('?');
-    if (q >= 0) {
-      query = new URLSearchParams(rest.slice(q + 1));
-      rest = rest.slice(0, q);
-    }
-    for (const k of query.keys()) {
-      if (!QUERY_KEYS.includes(k)) {
-        throw new InvalidArgumentError(COMPONENT, `unknown option "${k}" in repository URL; known: ${QUERY_KEYS.join(', ')} (keys go in AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING)`);
-      }
-    }
-    rest = trimSlashes(rest);
-    const slash = rest.indexOf('/');
-    const container = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
-    const prefix = slash < 0 ? '' : trimSlashes(decodeURIComponent(rest.slice(slash + 1)));
-    if (!container) throw new InvalidArgumentError(COMPONENT, `repository URL "${url}" names no container; use azure:container/prefix`);
+    const { container, prefix, query } = parseStoreUrl(url, {
+      scheme: 'azure',
+      component: COMPONENT,
+      container: 'container',
+      queryKeys: QUERY_KEYS,
+      queryHint: '(keys go in AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING)',
+    });
     if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(container)) {
       throw new InvalidArgumentError(COMPONENT, `"${container}" is not a valid container name (3-63 characters: a-z, 0-9 and single hyphens)`);
     }
@@ -319,14 +299,7 @@ export const azureDescriptor: StoreDescriptor<AzureStoreOptions> = {
     if (prefix) options.prefix = prefix;
     const account = query.get('account') ?? undefined;
     const endpoint = query.get('endpoint') ?? undefined;
-    if (endpoint) {
-      try {
-        new URL(endpoint);
-      } catch (cause) {
-        throw new InvalidArgumentError(COMPONENT, `endpoint "${endpoint}" is not a URL; use https://host`, { cause });
-      }
-      options.endpoint = endpoint.replace(/\/+$/, '');
-    }
+    if (endpoint) options.endpoint = parseEndpoint(endpoint, COMPONENT, 'https://host');
     if (account) {
       options.account = account;
       if (env.AZURE_STORAGE_KEY) options.accountKey = env.AZURE_STORAGE_KEY;
@@ -341,23 +314,17 @@ export const azureDescriptor: StoreDescriptor<AzureStoreOptions> = {
     return options;
   },
   redact(url: string): string {
-    const q = url.indexOf('?');
-    if (q < 0) return url;
-    const params = new URLSearchParams(url.slice(q + 1));
-    for (const k of [...params.keys()]) if (SECRET_QUERY.test(k)) params.set(k, '***');
-    return `${url.slice(0, q)}?${params.toString().replace(/%2A/g, '*')}`;
+    return redactUrlQuery(url, SECRET_QUERY);
   },
   create(options: AzureStoreOptions): Store {
     return azureStore(options);
   },
   describe(options: AzureStoreOptions): string {
-    const path = options.prefix ? `${options.container}/${options.prefix}` : options.container;
     const params = new URLSearchParams();
     // An account from AZURE_STORAGE_ACCOUNT comes back from the same environment; one from the URL stays in it.
     if (options.account && !options.connectionString) params.set('account', options.account);
     if (options.endpoint) params.set('endpoint', options.endpoint);
-    const query = params.toString();
-    return `azure:${path}${query ? `?${query}` : ''}`;
+    return formatStoreUrl('azure', { container: options.container, prefix: options.prefix }, params);
   },
 };
 

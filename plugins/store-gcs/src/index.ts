@@ -5,9 +5,17 @@ import {
   InvalidArgumentError,
   NotFoundError,
   PermissionError,
+  NETWORK_ERROR_CODES,
   StoreError,
+  formatStoreUrl,
   isStrataError,
+  isTransientStatus,
+  parseEndpoint,
+  parseFlag,
+  parseStoreUrl,
+  redactUrlQuery,
   retryingStore,
+  trimSlashes,
   type ByteRange,
   type ObjectInfo,
   type PluginDescriptor,
@@ -50,13 +58,8 @@ export interface GcsStoreOptions {
   storage?: Storage;
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ESOCKETTIMEDOUT', 'UND_ERR_SOCKET']);
 /** Checksum mismatches between client and server: bytes were damaged in transit, a retry may succeed. */
 const CHECKSUM_CODES = new Set(['FILE_NO_UPLOAD', 'CONTENT_DOWNLOAD_MISMATCH', 'MD5_NOT_AVAILABLE']);
-
-function trimSlashes(s: string): string {
-  return s.replace(/^\/+|\/+$/g, '');
-}
 
 function isLoopback(endpoint: string): boolean {
   try {
@@ -154,9 +157,9 @@ export class GcsStore implements Store {
     }
     const causeCode = (err as { cause?: { code?: string } })?.cause?.code;
     const transient =
-      (status !== undefined && (status >= 500 || status === 429 || status === 408)) ||
-      NETWORK_CODES.has(code ?? '') ||
-      NETWORK_CODES.has(causeCode ?? '') ||
+      isTransientStatus(status) ||
+      NETWORK_ERROR_CODES.has(code ?? '') ||
+      NETWORK_ERROR_CODES.has(causeCode ?? '') ||
       CHECKSUM_CODES.has(code ?? '') ||
       /ECONNRESET|socket hang up|ETIMEDOUT|premature close/i.test(message);
     return new StoreError(COMPONENT, `${action} ${what} failed (${[status, code, message].filter(Boolean).join(' ')})${transient ? '; will retry' : ''}`, {
@@ -306,13 +309,6 @@ export function gcsStore(options: GcsStoreOptions): Store {
 const QUERY_KEYS = ['project', 'endpoint', 'keyFile', 'anonymous', 'location'];
 const SECRET_QUERY = /^(private_key|privateKey|token|key|secret|password)$/i;
 
-function flag(value: string | null | undefined, what: string): boolean | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (/^(1|true|yes|on)$/i.test(value)) return true;
-  if (/^(0|false|no|off)$/i.test(value)) return false;
-  throw new InvalidArgumentError(COMPONENT, `${what} must be 1 or 0, not "${value}"`);
-}
-
 /**
  * The `gs` URL scheme: `gs:bucket/prefix` (also `gs://bucket/prefix`), with query options
  * `project`, `endpoint`, `keyFile`, `anonymous=1|0`, `location` (for create()).
@@ -324,67 +320,38 @@ export const gcsDescriptor: StoreDescriptor<GcsStoreOptions> = {
   scheme: 'gs',
   summary: 'a Google Cloud Storage bucket: gs:bucket/prefix',
   parse(url: string, env: Record<string, string | undefined> = process.env): GcsStoreOptions {
-    if (!url.startsWith('gs:')) throw new InvalidArgumentError(COMPONENT, `repository URL "${url}" does not start with gs:; use gs:bucket/prefix`);
-    let rest = url.slice(3);
-    if (rest.startsWith('//')) rest = rest.slice(2);
-    let query = new URLSearchParams();
-    const q = rest.indexOf('?');
-    if (q >= 0) {
-      query = new URLSearchParams(rest.slice(q + 1));
-      rest = rest.slice(0, q);
-    }
-    for (const k of query.keys()) {
-      if (!QUERY_KEYS.includes(k)) throw new InvalidArgumentError(COMPONENT, `unknown option "${k}" in repository URL; known: ${QUERY_KEYS.join(', ')}`);
-    }
-    rest = trimSlashes(rest);
-    const slash = rest.indexOf('/');
-    const bucket = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
-    const prefix = slash < 0 ? '' : trimSlashes(decodeURIComponent(rest.slice(slash + 1)));
-    if (!bucket) throw new InvalidArgumentError(COMPONENT, `repository URL "${url}" names no bucket; use gs:bucket/prefix`);
+    const { container: bucket, prefix, query } = parseStoreUrl(url, { scheme: 'gs', component: COMPONENT, container: 'bucket', queryKeys: QUERY_KEYS });
     if (!/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(bucket)) {
       throw new InvalidArgumentError(COMPONENT, `"${bucket}" is not a valid bucket name (3-63 characters: a-z, 0-9, dots, hyphens and underscores)`);
     }
     const options: GcsStoreOptions = { bucket };
     if (prefix) options.prefix = prefix;
     const endpoint = query.get('endpoint') ?? env.STRATA_GCS_ENDPOINT;
-    if (endpoint) {
-      try {
-        new URL(endpoint);
-      } catch (cause) {
-        throw new InvalidArgumentError(COMPONENT, `endpoint "${endpoint}" is not a URL; use http(s)://host:port`, { cause });
-      }
-      options.endpoint = endpoint.replace(/\/+$/, '');
-    }
+    if (endpoint) options.endpoint = parseEndpoint(endpoint, COMPONENT, 'http(s)://host:port');
     const project = query.get('project') ?? env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT;
     if (project) options.projectId = project;
     const keyFile = query.get('keyFile') ?? env.GOOGLE_APPLICATION_CREDENTIALS;
     if (keyFile) options.keyFilename = keyFile;
-    const anonymous = flag(query.get('anonymous'), 'anonymous');
+    const anonymous = parseFlag(query.get('anonymous'), 'anonymous', COMPONENT);
     if (anonymous !== undefined) options.anonymous = anonymous;
     const location = query.get('location');
     if (location) options.bucketLocation = location;
     return options;
   },
   redact(url: string): string {
-    const q = url.indexOf('?');
-    if (q < 0) return url;
-    const params = new URLSearchParams(url.slice(q + 1));
-    for (const k of [...params.keys()]) if (SECRET_QUERY.test(k)) params.set(k, '***');
-    return `${url.slice(0, q)}?${params.toString().replace(/%2A/g, '*')}`;
+    return redactUrlQuery(url, SECRET_QUERY);
   },
   create(options: GcsStoreOptions): Store {
     return gcsStore(options);
   },
   describe(options: GcsStoreOptions): string {
-    const path = options.prefix ? `${options.bucket}/${options.prefix}` : options.bucket;
     const params = new URLSearchParams();
     if (options.projectId) params.set('project', options.projectId);
     if (options.endpoint) params.set('endpoint', options.endpoint);
     if (options.keyFilename) params.set('keyFile', options.keyFilename);
     if (options.anonymous !== undefined) params.set('anonymous', options.anonymous ? '1' : '0');
     if (options.bucketLocation) params.set('location', options.bucketLocation);
-    const query = params.toString();
-    return `gs:${path}${query ? `?${query}` : ''}`;
+    return formatStoreUrl('gs', { container: options.bucket, prefix: options.prefix }, params);
   },
 };
 

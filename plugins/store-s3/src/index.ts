@@ -16,9 +16,18 @@ import {
   InvalidArgumentError,
   NotFoundError,
   PermissionError,
+  NETWORK_ERROR_CODES,
   StoreError,
+  formatStoreUrl,
   isStrataError,
+  isTransientStatus,
+  parseEndpoint,
+  parseFlag,
+  parseStoreUrl,
+  readBody,
+  redactUrlQuery,
   retryingStore,
+  trimSlashes,
   type ByteRange,
   type ObjectInfo,
   type PluginDescriptor,
@@ -87,11 +96,6 @@ export interface S3StoreOptions {
   client?: S3Client;
 }
 
-function trimSlashes(s: string): string {
-  return s.replace(/^\/+|\/+$/g, '');
-}
-
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
 const TRANSIENT_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'RequestTimeTooSkewed', 'InternalError', 'ServiceUnavailable', 'TimeoutError', 'RequestTimeoutException', 'OperationAborted']);
 
 interface SdkError {
@@ -190,12 +194,12 @@ export class S3Store implements Store {
     }
     const transient =
       TRANSIENT_NAMES.has(name) ||
-      NETWORK_CODES.has(e.code ?? '') ||
-      NETWORK_CODES.has(name) ||
+      NETWORK_ERROR_CODES.has(e.code ?? '') ||
+      NETWORK_ERROR_CODES.has(name) ||
       e.$fault === 'server' ||
-      (status !== undefined && (status >= 500 || status === 429 || status === 408)) ||
+      isTransientStatus(status) ||
       e.$retryable !== undefined ||
-      NETWORK_CODES.has(((err as { cause?: SdkError }).cause?.code) ?? '');
+      NETWORK_ERROR_CODES.has(((err as { cause?: SdkError }).cause?.code) ?? '');
     return new StoreError(COMPONENT, `${action} ${what} failed (${detail || e.code || String(e.message ?? err)})${transient ? '; will retry' : ''}`, {
       cause: err,
       transient,
@@ -283,18 +287,7 @@ export class S3Store implements Store {
     const Range = range ? `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}` : undefined;
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Range }));
-      const size = res.ContentLength ?? 0;
-      const out = Buffer.allocUnsafeSlow(size);
-      let filled = 0;
-      for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
-        if (filled + chunk.byteLength > size) throw new StoreError(COMPONENT, `reading "${key}" in ${this.where()} returned more bytes than announced; will retry`, { transient: true });
-        out.set(chunk, filled);
-        filled += chunk.byteLength;
-      }
-      if (filled !== size) {
-        throw new StoreError(COMPONENT, `reading "${key}" in ${this.where()} was cut short (${filled} of ${size} bytes); will retry`, { transient: true });
-      }
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      return await readBody(res.Body as AsyncIterable<Uint8Array>, res.ContentLength ?? 0, COMPONENT, `"${key}" in ${this.where()}`);
     } catch (err) {
       const e = err as SdkError;
       if (range && (e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416)) return new Uint8Array(0);
@@ -367,17 +360,6 @@ export function s3Store(options: S3StoreOptions): Store {
   return options.retry === false ? store : retryingStore(store, options.retry ?? {});
 }
 
-const TRUE = new Set(['1', 'true', 'yes', 'on']);
-const FALSE = new Set(['0', 'false', 'no', 'off']);
-
-function flag(value: string | undefined, what: string): boolean | undefined {
-  if (value === undefined || value === '') return undefined;
-  const v = value.toLowerCase();
-  if (TRUE.has(v)) return true;
-  if (FALSE.has(v)) return false;
-  throw new InvalidArgumentError(COMPONENT, `${what} must be 1 or 0, not "${value}"`);
-}
-
 const QUERY_KEYS = ['region', 'endpoint', 'pathStyle', 'profile', 'conditionalWrites', 'checksums', 'partSize'];
 const SECRET_QUERY = /^(secret|secretAccessKey|accessKeyId|sessionToken|token|key|password)$/i;
 
@@ -395,48 +377,19 @@ export const s3Descriptor: StoreDescriptor<S3StoreOptions> = {
   scheme: 's3',
   summary: 'an Amazon S3 or S3-compatible bucket: s3:bucket/prefix or s3:https://host:port/bucket/prefix',
   parse(url: string, env: Record<string, string | undefined> = process.env): S3StoreOptions {
-    if (!url.startsWith('s3:')) throw new InvalidArgumentError(COMPONENT, `repository URL "${url}" does not start with s3:; use s3:bucket/prefix`);
-    let rest = url.slice(3);
-    let query = new URLSearchParams();
-    let endpoint: string | undefined;
-    let pathStyleFromUrl: boolean | undefined;
-    const endpointMatch = rest.match(/^(https?:\/\/[^/?#]+)(.*)$/i);
-    if (endpointMatch) {
-      endpoint = endpointMatch[1];
-      rest = endpointMatch[2];
-      pathStyleFromUrl = true;
-    } else if (rest.startsWith('//')) {
-      rest = rest.slice(2);
-    }
-    const q = rest.indexOf('?');
-    if (q >= 0) {
-      query = new URLSearchParams(rest.slice(q + 1));
-      rest = rest.slice(0, q);
-    }
-    for (const k of query.keys()) {
-      if (!QUERY_KEYS.includes(k)) throw new InvalidArgumentError(COMPONENT, `unknown option "${k}" in repository URL; known: ${QUERY_KEYS.join(', ')}`);
-    }
-    rest = trimSlashes(rest);
-    const slash = rest.indexOf('/');
-    const bucket = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
-    const prefix = slash < 0 ? '' : trimSlashes(decodeURIComponent(rest.slice(slash + 1)));
-    if (!bucket) throw new InvalidArgumentError(COMPONENT, `repository URL "${url}" names no bucket; use s3:bucket/prefix`);
+    const parsed = parseStoreUrl(url, { scheme: 's3', component: COMPONENT, container: 'bucket', queryKeys: QUERY_KEYS, endpointInPath: true });
+    const { container: bucket, prefix, query } = parsed;
+    // An endpoint in the path is an S3-compatible service: path-style addressing unless the query says otherwise.
+    const pathStyleFromUrl = parsed.endpoint ? true : undefined;
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
       throw new InvalidArgumentError(COMPONENT, `"${bucket}" is not a valid bucket name (3-63 characters: a-z, 0-9, dots and hyphens)`);
     }
-    endpoint = endpoint ?? query.get('endpoint') ?? env.STRATA_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? undefined;
-    if (endpoint) {
-      try {
-        new URL(endpoint);
-      } catch (cause) {
-        throw new InvalidArgumentError(COMPONENT, `endpoint "${endpoint}" is not a URL; use https://host:port`, { cause });
-      }
-      endpoint = endpoint.replace(/\/+$/, '');
-    }
+    let endpoint = parsed.endpoint ?? query.get('endpoint') ?? env.STRATA_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? undefined;
+    if (endpoint) endpoint = parseEndpoint(endpoint, COMPONENT);
     const options: S3StoreOptions = { bucket };
     if (prefix) options.prefix = prefix;
     if (endpoint) options.endpoint = endpoint;
-    const pathStyle = flag(query.get('pathStyle') ?? undefined, 'pathStyle') ?? pathStyleFromUrl ?? flag(env.STRATA_S3_PATH_STYLE, 'STRATA_S3_PATH_STYLE');
+    const pathStyle = parseFlag(query.get('pathStyle'), 'pathStyle', COMPONENT) ?? pathStyleFromUrl ?? parseFlag(env.STRATA_S3_PATH_STYLE, 'STRATA_S3_PATH_STYLE', COMPONENT);
     // S3-compatible services mostly want path-style addressing.
     if (endpoint) options.forcePathStyle = pathStyle ?? true;
     else if (pathStyle) options.forcePathStyle = true;
@@ -444,7 +397,7 @@ export const s3Descriptor: StoreDescriptor<S3StoreOptions> = {
     if (region) options.region = region;
     const profile = query.get('profile') ?? env.AWS_PROFILE;
     if (profile) options.profile = profile;
-    const conditionalWrites = flag(query.get('conditionalWrites') ?? undefined, 'conditionalWrites');
+    const conditionalWrites = parseFlag(query.get('conditionalWrites'), 'conditionalWrites', COMPONENT);
     if (conditionalWrites !== undefined) options.conditionalWrites = conditionalWrites;
     const checksums = query.get('checksums');
     if (checksums) {
@@ -466,20 +419,12 @@ export const s3Descriptor: StoreDescriptor<S3StoreOptions> = {
     return options;
   },
   redact(url: string): string {
-    let out = url.replace(/^(s3:https?:\/\/)([^@/]+)@/i, '$1***@');
-    const q = out.indexOf('?');
-    if (q >= 0) {
-      const params = new URLSearchParams(out.slice(q + 1));
-      for (const k of [...params.keys()]) if (SECRET_QUERY.test(k)) params.set(k, '***');
-      out = `${out.slice(0, q)}?${params.toString().replace(/%2A/g, '*')}`;
-    }
-    return out;
+    return redactUrlQuery(url.replace(/^(s3:https?:\/\/)([^@/]+)@/i, '$1***@'), SECRET_QUERY);
   },
   create(options: S3StoreOptions): Store {
     return s3Store(options);
   },
   describe(options: S3StoreOptions): string {
-    const path = options.prefix ? `${options.bucket}/${options.prefix}` : options.bucket;
     const params = new URLSearchParams();
     if (options.region) params.set('region', options.region);
     if (options.endpoint && options.forcePathStyle === false) params.set('pathStyle', '0');
@@ -488,8 +433,7 @@ export const s3Descriptor: StoreDescriptor<S3StoreOptions> = {
     if (options.conditionalWrites !== undefined) params.set('conditionalWrites', options.conditionalWrites ? '1' : '0');
     if (options.checksums) params.set('checksums', options.checksums.toLowerCase());
     if (options.partSize) params.set('partSize', String(options.partSize));
-    const query = params.toString();
-    return `s3:${options.endpoint ? `${options.endpoint}/` : ''}${path}${query ? `?${query}` : ''}`;
+    return formatStoreUrl('s3', { container: options.bucket, prefix: options.prefix, endpoint: options.endpoint }, params);
   },
 };
 
