@@ -46,6 +46,15 @@ export function isTransient(error: unknown): boolean {
 
 const timerSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The policy's settings that withRetry and retryingStore's list share, defaults applied. */
+function settings(policy: RetryPolicy) {
+  return {
+    maxAttempts: Math.max(1, policy.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts),
+    retryable: policy.retryable ?? isTransient,
+    sleep: policy.sleep ?? timerSleep,
+  };
+}
+
 /** The delay before the retry that follows failed attempt `attempt` (from 1), with full jitter. */
 export function backoffDelay(attempt: number, policy: RetryPolicy = {}): number {
   const base = policy.baseDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs;
@@ -65,9 +74,7 @@ export async function withRetry<T>(
   policy: RetryPolicy = {},
   operation?: string,
 ): Promise<T> {
-  const maxAttempts = Math.max(1, policy.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts);
-  const retryable = policy.retryable ?? isTransient;
-  const sleep = policy.sleep ?? timerSleep;
+  const { maxAttempts, retryable, sleep } = settings(policy);
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
@@ -135,9 +142,7 @@ export function retryingStore(store: Store, policy: RetryPolicy = {}): Store {
       return {
         async *[Symbol.asyncIterator]() {
           const seen = new Set<string>();
-          const maxAttempts = Math.max(1, policy.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts);
-          const retryable = policy.retryable ?? isTransient;
-          const sleep = policy.sleep ?? timerSleep;
+          const { maxAttempts, retryable, sleep } = settings(policy);
           for (let attempt = 1; ; attempt++) {
             const seenBefore = seen.size;
             try {
