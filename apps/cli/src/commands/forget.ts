@@ -7,19 +7,14 @@ import { collect, collectList } from './options.js';
 import { parseMaxUnused, printPruneReport } from './prune.js';
 import type { CommandModule } from './types.js';
 
-interface ForgetOpts {
-  keepLast?: number;
-  keepHourly?: number;
-  keepDaily?: number;
-  keepWeekly?: number;
-  keepMonthly?: number;
-  keepYearly?: number;
-  keepWithin?: string;
-  keepWithinHourly?: string;
-  keepWithinDaily?: string;
-  keepWithinWeekly?: string;
-  keepWithinMonthly?: string;
-  keepWithinYearly?: string;
+/** The --keep-* options come out of commander under the engine's names (keepLast, keepWithinDaily, ...). */
+type KeepRule = Exclude<keyof RetentionPolicy, 'keepTags'>;
+const KEEP_RULES: readonly KeepRule[] = [
+  'keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly',
+  'keepWithin', 'keepWithinHourly', 'keepWithinDaily', 'keepWithinWeekly', 'keepWithinMonthly', 'keepWithinYearly',
+];
+
+interface ForgetOpts extends Pick<RetentionPolicy, KeepRule> {
   keepTag?: string[];
   groupBy?: string;
   host?: string;
@@ -58,21 +53,10 @@ function parseGroupBy(value: string | undefined): GroupField[] | undefined {
 }
 
 function policyFromOptions(o: ForgetOpts): RetentionPolicy {
-  const p: RetentionPolicy = {};
-  if (o.keepLast !== undefined) p.keepLast = o.keepLast;
-  if (o.keepHourly !== undefined) p.keepHourly = o.keepHourly;
-  if (o.keepDaily !== undefined) p.keepDaily = o.keepDaily;
-  if (o.keepWeekly !== undefined) p.keepWeekly = o.keepWeekly;
-  if (o.keepMonthly !== undefined) p.keepMonthly = o.keepMonthly;
-  if (o.keepYearly !== undefined) p.keepYearly = o.keepYearly;
-  if (o.keepWithin !== undefined) p.keepWithin = o.keepWithin;
-  if (o.keepWithinHourly !== undefined) p.keepWithinHourly = o.keepWithinHourly;
-  if (o.keepWithinDaily !== undefined) p.keepWithinDaily = o.keepWithinDaily;
-  if (o.keepWithinWeekly !== undefined) p.keepWithinWeekly = o.keepWithinWeekly;
-  if (o.keepWithinMonthly !== undefined) p.keepWithinMonthly = o.keepWithinMonthly;
-  if (o.keepWithinYearly !== undefined) p.keepWithinYearly = o.keepWithinYearly;
+  const p: Record<string, unknown> = {};
+  for (const rule of KEEP_RULES) if (o[rule] !== undefined) p[rule] = o[rule];
   if (o.keepTag?.length) p.keepTags = o.keepTag;
-  return p;
+  return p as RetentionPolicy;
 }
 
 /** The engine's policy from a config retention section (its groupBy and prune are not keep rules). */
