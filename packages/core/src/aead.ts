@@ -11,6 +11,9 @@ import type { Cipher } from './cipher.js';
 import type { PortableSpec } from './codec.js';
 import { CorruptError, InvalidArgumentError } from './errors.js';
 
+// A separate entry point (`@strata/core/aead`): importing `@strata/core` must not load node:crypto,
+// which would slow down every start of the CLI.
+
 /** The AEADs of node:crypto that share Strata's sealed layout (32-byte key, 12-byte nonce, 16-byte tag). */
 export type NodeAeadAlgorithm = 'aes-256-gcm' | 'chacha20-poly1305';
 

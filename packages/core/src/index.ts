@@ -5,5 +5,4 @@ export type * from './cipher.js';
 export type * from './detector.js';
 export type * from './descriptors.js';
 export * from './retry.js';
-export * from './aead.js';
 export * from './store-url.js';

@@ -1,6 +1,6 @@
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { nodeAeadCipher, type NodeAeadAlgorithm } from '../src/index.js';
+import { nodeAeadCipher, type NodeAeadAlgorithm } from '../src/aead.js';
 
 describe.each<NodeAeadAlgorithm>(['aes-256-gcm', 'chacha20-poly1305'])('nodeAeadCipher %s', (algorithm) => {
   const cipher = nodeAeadCipher({ id: 9, algorithm, portable: { module: 'm', exportName: 'f' } });

@@ -1,4 +1,5 @@
-import { nodeAeadCipher, type Cipher, type CipherDescriptor } from '@strata/core';
+import type { Cipher, CipherDescriptor } from '@strata/core';
+import { nodeAeadCipher } from '@strata/core/aead';
 
 /** Options of {@link chacha20poly1305}. There are none yet; the object keeps the factory signature stable. */
 export interface ChaCha20Poly1305Options {}
