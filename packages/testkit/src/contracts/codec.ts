@@ -77,17 +77,20 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-/** Runs fn and fails unless it throws an error whose code is CORRUPT. */
-export function expectCorrupt(fn: () => unknown, what: string): void {
-  let thrown: unknown;
-  let threw = false;
+/** What fn throws, or undefined when it returns normally (for tests that accept either outcome). */
+export function errorOf(fn: () => unknown): unknown {
   try {
     fn();
   } catch (err) {
-    thrown = err;
-    threw = true;
+    return err ?? new Error('undefined was thrown');
   }
-  if (!threw) throw new Error(`${what}: expected CorruptError, but the call returned normally`);
+  return undefined;
+}
+
+/** Runs fn and fails unless it throws an error whose code is CORRUPT. */
+export function expectCorrupt(fn: () => unknown, what: string): void {
+  const thrown = errorOf(fn);
+  if (thrown === undefined) throw new Error(`${what}: expected CorruptError, but the call returned normally`);
   if (!hasCode(thrown, 'CORRUPT')) {
     throw new Error(`${what}: expected CorruptError (code CORRUPT), got ${String(thrown)}`, { cause: thrown });
   }
