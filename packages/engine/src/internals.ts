@@ -306,7 +306,9 @@ export class RepoInternals {
   async loadTree(idHex: string): Promise<TreeNode[]> {
     const hit = this.treeCache.get(idHex);
     if (hit) return hit;
-    const nodes = decodeTree(await this.loadBlob(idHex));
+    const { stored, type, rawLength } = await this.readStoredBlob(idHex);
+    // With encryption the cipher authenticates the tree bound to its id; without, the id is recomputed.
+    const nodes = decodeTree(this.box.decodeBlob(type, fromHexId(idHex), stored, rawLength, !this.cipher));
     if (this.treeCache.size > 4096) this.treeCache.delete(this.treeCache.keys().next().value as string);
     this.treeCache.set(idHex, nodes);
     return nodes;
