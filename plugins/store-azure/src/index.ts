@@ -12,6 +12,7 @@ import {
   NETWORK_ERROR_CODES,
   StoreError,
   formatStoreUrl,
+  isNotFound,
   isStrataError,
   isTransientStatus,
   parseEndpoint,
@@ -254,7 +255,7 @@ export class AzureStore implements Store {
       await this.client.getBlobClient(this.keyOf(key)).deleteIfExists();
     } catch (err) {
       const converted = this.error(err, 'deleting', key);
-      if (isStrataError(converted) && converted.code === 'NOT_FOUND') return;
+      if (isNotFound(converted)) return;
       throw converted;
     }
   }

@@ -8,6 +8,7 @@ import {
   NETWORK_ERROR_CODES,
   StoreError,
   formatStoreUrl,
+  isNotFound,
   isStrataError,
   isTransientStatus,
   parseEndpoint,
@@ -280,7 +281,7 @@ export class GcsStore implements Store {
       await this.bucketRef.file(this.keyOf(key)).delete({ ignoreNotFound: true });
     } catch (err) {
       const converted = this.error(err, 'deleting', key);
-      if (isStrataError(converted) && converted.code === 'NOT_FOUND') return;
+      if (isNotFound(converted)) return;
       throw converted;
     }
   }

@@ -8,6 +8,7 @@ import {
   NotFoundError,
   PermissionError,
   StoreError,
+  isStrataError,
   type ByteRange,
   type ObjectInfo,
   type PluginDescriptor,
@@ -266,7 +267,7 @@ export class LocalStore implements Store {
 
   /** Converts a file system error at the edge: ENOENT is NotFound, EACCES/EPERM Permission, the rest StoreError. */
   private error(err: unknown, action: string, path: string, key?: string): Error {
-    if (err instanceof Error && 'component' in err) return err;
+    if (isStrataError(err)) return err;
     const code = (err as NodeJS.ErrnoException)?.code;
     if ((code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') && key !== undefined) {
       return new NotFoundError(COMPONENT, `object "${key}" does not exist in ${this.root}`, { cause: err });

@@ -19,6 +19,7 @@ import {
   NETWORK_ERROR_CODES,
   StoreError,
   formatStoreUrl,
+  isNotFound,
   isStrataError,
   isTransientStatus,
   parseEndpoint,
@@ -249,7 +250,7 @@ export class S3Store implements Store {
       const exists = await this.stat(key).then(
         () => true,
         (err) => {
-          if (isStrataError(err) && err.code === 'NOT_FOUND') return false;
+          if (isNotFound(err)) return false;
           throw err;
         },
       );
@@ -329,7 +330,7 @@ export class S3Store implements Store {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }));
     } catch (err) {
       const converted = this.error(err, 'deleting', key);
-      if (isStrataError(converted) && converted.code === 'NOT_FOUND') return;
+      if (isNotFound(converted)) return;
       throw converted;
     }
   }
