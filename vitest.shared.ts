@@ -2,7 +2,7 @@
 // (the `strata-source` export condition), so no build is needed between an edit and a test.
 import { defineConfig } from 'vitest/config';
 
-export const sourceConditions = ['strata-source', 'import', 'node', 'default'];
+const sourceConditions = ['strata-source', 'import', 'node', 'default'];
 
 export default defineConfig({
   resolve: { conditions: sourceConditions },
