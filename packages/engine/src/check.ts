@@ -10,6 +10,7 @@ import { type TreeNode } from './format/tree.js';
 import { keys, sha256Hex, toHex } from './format/util.js';
 import { type RepoInternals, mapLimit } from './internals.js';
 import type { DecodeRequest, Pool } from './pool.js';
+import { transferList } from './transfer.js';
 import { pathText } from './backup/archiver.js';
 import type { CheckOptions, CheckProblem, CheckResult, Snapshot } from './types.js';
 
@@ -213,10 +214,11 @@ export async function runCheck(ri: RepoInternals, options: CheckOptions = {}): P
 
 /** Verifies every blob of a pack held in memory; the pack's buffer moves to the worker without a copy. */
 function decodePack(pool: Pool, entries: PackEntry[], bytes: Uint8Array) {
-  const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  const transfer = transferList([bytes]);
+  const own = transfer.length === 1;
   const view = (e: PackEntry) => (e.offset + e.length <= bytes.length ? bytes.subarray(e.offset, e.offset + e.length) : bytes.subarray(Math.min(e.offset, bytes.length)));
   const requests = entries.map((e) => ({ type: e.type, id: e.id, stored: own ? view(e) : view(e).slice(), rawLength: e.rawLength }));
-  return pool.decode(requests, { verifyOnly: true, transfer: own ? [bytes.buffer as ArrayBuffer] : [] });
+  return pool.decode(requests, { verifyOnly: true, transfer });
 }
 
 /** Reads back every blob of one snapshot and checks it (backup --verify, validateAfterBackup). */
