@@ -46,14 +46,6 @@ interface Slot {
   own: Job[];
 }
 
-function transferables(buffers: Uint8Array[]): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  for (const b of buffers) {
-    if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) out.add(b.buffer);
-  }
-  return [...out];
-}
-
 export class Pool {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
@@ -202,7 +194,7 @@ export class Pool {
     if (this.planned === 0) {
       return this.serial(async () => requests.map((r) => decodeOne(this.local!, r, options.verifyOnly)));
     }
-    return this.run('decode', { requests, verifyOnly: options.verifyOnly ?? false }, options.transfer ?? transferables(requests.map((r) => r.stored)), undefined, undefined);
+    return this.run('decode', { requests, verifyOnly: options.verifyOnly ?? false }, options.transfer ?? transferList(requests.map((r) => r.stored)), undefined, undefined);
   }
 
   // Main-thread mode runs one job at a time, like a single worker.
