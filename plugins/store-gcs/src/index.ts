@@ -151,6 +151,18 @@ export class GcsStore implements Store {
     }
     if (status === 404) return new NotFoundError(COMPONENT, `object ${what} does not exist`, { cause: err });
     if (status === 412) return new AlreadyExistsError(COMPONENT, `object ${what} already exists; it is never overwritten`, { cause: err });
+    // The client reads and signs with the credentials before its first request: their failures are
+    // local (a file, OpenSSL, no credentials at all) and must not reach the user raw.
+    const credentialsFile = (err as { path?: unknown })?.path;
+    if ((code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') && typeof credentialsFile === 'string') {
+      return new PermissionError(COMPONENT, `the credentials file ${credentialsFile} cannot be read (${code}); point GOOGLE_APPLICATION_CREDENTIALS or the keyFile option at a service account key file`, { cause: err });
+    }
+    if (code?.startsWith('ERR_OSSL') || /DECODER routines|PEM routines|private key/i.test(message)) {
+      return new PermissionError(COMPONENT, `the private key of the credentials from ${this.credentialsSource} cannot be used; download the service account key file again`, { cause: err });
+    }
+    if (/could not load the default credentials/i.test(message)) {
+      return new PermissionError(COMPONENT, 'no Google credentials were found; set GOOGLE_APPLICATION_CREDENTIALS to a service account key file or run "gcloud auth application-default login" (anonymous=1 for an emulator)', { cause: err });
+    }
     if (status === 401 || status === 403) {
       return new PermissionError(COMPONENT, `${action} ${what} was refused (${status} ${message}); check that the credentials from ${this.credentialsSource} are valid and allow it`, {
         cause: err,

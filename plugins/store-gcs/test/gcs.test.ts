@@ -110,6 +110,22 @@ describe('gcs store on the loopback server', () => {
     expect(events).toEqual([]);
   });
 
+  test('unusable credentials are a permanent PermissionError saying what to do, never a raw file or OpenSSL error', async () => {
+    const cases = [
+      { options: { keyFilename: '/nonexistent/strata-key.json' }, says: 'credentials file /nonexistent/strata-key.json cannot be read (ENOENT)' },
+      { options: { credentials: { client_email: 'x@strata-test.iam.gserviceaccount.com', private_key: 'not a key' } }, says: 'download the service account key file again' },
+    ];
+    for (const { options, says } of cases) {
+      const events: RetryEvent[] = [];
+      const store = gcsStore({ bucket: 'strata-test', endpoint: server.endpoint, anonymous: false, ...options, retry: { onRetry: (e) => events.push(e), sleep: async () => {} } });
+      const err = await store.stat('config').catch((e) => e);
+      expect(hasCode(err, 'PERMISSION'), String(err)).toBe(true);
+      expect(err.message).toContain(says);
+      expect(err.message).not.toMatch(/ERR_OSSL|routines::/);
+      expect(events).toEqual([]);
+    }
+  });
+
   test('a refused connection is transient: retried, then reported', async () => {
     const events: RetryEvent[] = [];
     const closed = server.endpoint.replace(/:\d+$/, ':1');
