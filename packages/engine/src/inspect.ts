@@ -26,20 +26,25 @@ function splitPath(p: string): string[] {
 }
 
 /** Finds the node at `path` in a snapshot (the root is a virtual directory). */
-export async function findNode(ri: RepoInternals, snap: Snapshot, path: string): Promise<{ node: TreeNode | undefined; tree: string | undefined; path: string }> {
+export async function findNode(ri: RepoInternals, snap: Snapshot, path: string): Promise<{ node: TreeNode | undefined; tree: string | undefined; path: string; bytes: Buffer }> {
   let tree: string | undefined = snap.tree;
   let node: TreeNode | undefined;
   let at = '';
+  // The same path as stored bytes, so names that are not UTF-8 leave as they came in (dump's tar).
+  let bytes = Buffer.alloc(0);
   for (const part of splitPath(path)) {
     if (!tree) throw new NotFoundError('engine', `${at} is not a directory in snapshot ${snap.id.slice(0, 8)}.`);
     const nodes: TreeNode[] = await ri.loadTree(tree);
     node = nodes.find((n) => pathText(Buffer.from(n.name)) === part);
     at = `${at}/${part}`;
     if (!node) throw new NotFoundError('engine', `${at} is not in snapshot ${snap.id.slice(0, 8)}; list it with "strata ls".`);
+    bytes = Buffer.concat([bytes, SLASH, Buffer.from(node.name)]);
     tree = node.type === 'dir' ? node.subtree : undefined;
   }
-  return { node, tree, path: at };
+  return { node, tree, path: at, bytes };
 }
+
+const SLASH = Buffer.from('/');
 
 export async function* listSnapshot(ri: RepoInternals, snap: Snapshot, path?: string): AsyncGenerator<NodeEntry> {
   const start = await findNode(ri, snap, path ?? '/');
@@ -179,19 +184,20 @@ export async function dumpPath(ri: RepoInternals, snap: Snapshot, path: string, 
   }
   if (!found.tree) throw new InvalidArgumentError('engine', `${found.path || '/'} is neither a file nor a directory; dump writes files and directories.`);
   const tar = new TarWriter(out);
-  const links = new Map<string, string>();
-  const entry = (p: string, n: TreeNode): TarEntry => {
+  const links = new Map<string, Buffer>();
+  const entry = (p: Buffer, n: TreeNode): TarEntry => {
     const e: TarEntry = { path: p, type: tarType(n)!, mode: n.mode, uid: n.uid, gid: n.gid, mtimeNs: n.mtimeNs };
     if (n.user) e.uname = n.user;
     if (n.group) e.gname = n.group;
     return e;
   };
-  const base = found.path.replace(/^\//, '');
-  if (found.node && base) await tar.add(entry(base, found.node));
-  const walk = async (tree: string, dir: string) => {
+  // Archive paths are the stored name bytes: a name that is not UTF-8 must not come back re-encoded.
+  const base = found.bytes.subarray(found.bytes[0] === 0x2f ? 1 : 0);
+  if (found.node && base.length) await tar.add(entry(base, found.node));
+  const walk = async (tree: string, dir: Buffer) => {
     for (const n of await ri.loadTree(tree)) {
-      const name = pathText(Buffer.from(n.name));
-      const p = dir ? `${dir}/${name}` : name;
+      const name = Buffer.from(n.name);
+      const p = dir.length ? Buffer.concat([dir, SLASH, name]) : name;
       const t = tarType(n);
       if (!t) continue;
       const e = entry(p, n);

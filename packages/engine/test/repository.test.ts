@@ -319,6 +319,31 @@ describe('looking inside and moving snapshots', () => {
     }
   });
 
+  test('dump of a folder keeps names that are not UTF-8 as their bytes in the tar', async () => {
+    const t = await makeRepo();
+    try {
+      const src = tmpDir();
+      const j = (...p: Buffer[]) => Buffer.concat(p.flatMap((x, i) => (i ? [Buffer.from('/'), x] : [x])));
+      const dir = Buffer.from([0x64, 0xe9]); // "d\xe9": latin1, not UTF-8
+      const file = Buffer.from([0x66, 0xff, 0xfe]);
+      fs.mkdirSync(j(Buffer.from(src), dir));
+      fs.writeFileSync(j(Buffer.from(src), dir, file), 'bytes');
+      fs.linkSync(j(Buffer.from(src), dir, file), j(Buffer.from(src), dir, Buffer.from('link')));
+      await t.repo.backup([src]);
+      const tarFile = path.join(tmpDir(), 'x.tar');
+      const ws = fs.createWriteStream(tarFile);
+      await t.repo.dump('latest', src, ws);
+      await new Promise((r) => ws.end(r));
+      const out = tmpDir();
+      execFileSync('tar', ['-xf', tarFile, '-C', out]);
+      const got = j(Buffer.from(out), Buffer.from(src.slice(1)), dir, file);
+      expect(fs.readFileSync(got, 'utf8')).toBe('bytes');
+      expect(fs.statSync(j(Buffer.from(out), Buffer.from(src.slice(1)), dir, Buffer.from('link'))).ino).toBe(fs.statSync(got).ino);
+    } finally {
+      await t.repo.close();
+    }
+  });
+
   test('copy between repositories with different keys; a second copy skips', async () => {
     const a = await makeRepo();
     const b = await makeRepo();
