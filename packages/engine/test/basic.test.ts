@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -41,6 +42,46 @@ describe('backup and restore', () => {
     const sub = await t.repo.check({ readDataSubset: 50 });
     expect(sub.ok).toBe(true);
     expect(sub.packsChecked).toBeGreaterThan(0);
+  });
+});
+
+describe('progress while work is long', () => {
+  test('a stdin source reports its bytes while the stream is still open', async () => {
+    const t = await makeRepo();
+    cleanup.push(() => t.repo.close());
+    let seen!: (bytes: number) => void;
+    const firstEvent = new Promise<number>((r) => (seen = r));
+    async function* slow() {
+      yield randomData(100_000, 4);
+      // The stream stays open until an event came: without events during a stream this never ends.
+      const bytes = await firstEvent;
+      expect(bytes).toBe(100_000);
+      yield Buffer.from('end');
+    }
+    const r = await t.repo.backup([], { stdin: { stream: slow(), filename: 'db.sql' }, onProgress: (e) => e.bytesDone > 0 && seen(e.bytesDone) });
+    expect(r.summary.totalBytesProcessed).toBe(100_003);
+  });
+
+  test('events keep coming while a pre hook runs, not only when a file is done', async () => {
+    const t = await makeRepo();
+    cleanup.push(() => t.repo.close());
+    const src = tmpDir();
+    write(src, 'a.txt', 'a');
+    const fifo = path.join(tmpDir(), 'gate');
+    execFileSync('mkfifo', [fifo]);
+    let opened = false;
+    // The hook waits on the FIFO; the first progress event opens it, so the hook (and the backup) can end.
+    const r = await t.repo.backup([src], {
+      type: 'snapshot',
+      hooks: { pre: [`cat ${fifo} > /dev/null`] },
+      onProgress: () => {
+        if (opened) return;
+        opened = true;
+        fs.open(fifo, 'w', (err, fd) => (err ? undefined : fs.close(fd, () => {})));
+      },
+    });
+    expect(opened).toBe(true);
+    expect(r.summary.filesNew).toBe(1);
   });
 });
 

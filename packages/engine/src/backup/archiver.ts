@@ -83,6 +83,9 @@ function baseNode(name: Uint8Array, st: fs.BigIntStats, type: NodeType): TreeNod
   return n;
 }
 
+/** Longest gap between two backup progress events while there are listeners. */
+const HEARTBEAT_MS = 500;
+
 function runHook(cmd: string, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     exec(cmd, { signal, maxBuffer: 16 * 1024 * 1024 }, (err, _stdout, stderr) => {
@@ -199,12 +202,16 @@ export async function runBackup(ri: RepoInternals, paths: string[], options: Bac
     let rootTree: string;
     const hooks = type === 'snapshot' ? options.hooks : undefined;
     let hookError: unknown;
+    // Events otherwise come per file: without a beat, a long hook or one big file shows nothing for minutes.
+    const beat = options.onProgress ? setInterval(() => w.heartbeat(), HEARTBEAT_MS) : undefined;
+    beat?.unref();
     try {
       for (const cmd of hooks?.pre ?? []) await runHook(cmd, options.signal);
       if (options.stdin) rootTree = await w.stdin(options.stdin.stream, options.stdin.filename, options.time ?? new Date());
       else rootTree = await w.roots(absPaths, parent?.tree);
       await packer.flush();
     } finally {
+      clearInterval(beat);
       for (const cmd of hooks?.post ?? []) {
         try {
           await runHook(cmd);
@@ -273,6 +280,8 @@ class Walker {
   private readonly hardlinks = new Map<string, Promise<BackupFileResult>>();
   private rootDev: bigint | undefined;
   private lastProgress = 0;
+  /** Bytes read so far from a stdin source (counted as they arrive, for progress). */
+  private streamBytes = 0;
   private readonly started = Date.now();
   private currentFile: string | undefined;
 
@@ -295,7 +304,12 @@ class Walker {
     const now = Date.now();
     if (!force && now - this.lastProgress < 200) return;
     this.lastProgress = now;
-    cb({ phase: 'backup', filesDone: this.summary.totalFilesProcessed, bytesDone: this.summary.totalBytesProcessed, currentFile: this.currentFile, elapsedMs: now - this.started });
+    cb({ phase: 'backup', filesDone: this.summary.totalFilesProcessed, bytesDone: this.summary.totalBytesProcessed + this.streamBytes, currentFile: this.currentFile, elapsedMs: now - this.started });
+  }
+
+  /** A progress event when none was sent for a while (called on a timer while the backup runs). */
+  heartbeat(): void {
+    if (Date.now() - this.lastProgress >= HEARTBEAT_MS) this.progress(true);
   }
 
   /** Stores a tree blob (unless present) and returns its id. */
@@ -511,8 +525,17 @@ class Walker {
   async stdin(stream: AsyncIterable<Uint8Array>, filename: string, time: Date): Promise<string> {
     if (!filename || filename.includes('/') || filename === '.' || filename === '..') throw new InvalidArgumentError('engine', `stdin file name "${filename}" must be a single path element.`);
     const processor = new Processor(this.ri.box, parseCompression(this.compression, this.ri.codecs), { params: this.ri.config.chunker, secret: this.ri.keys.chunker });
-    const r = await processor.consume(stream, this.host);
+    this.currentFile = `/${filename}`;
+    const counted = async function* (self: Walker) {
+      for await (const piece of stream) {
+        self.streamBytes += piece.length;
+        self.progress();
+        yield piece;
+      }
+    };
+    const r = await processor.consume(counted(this), this.host);
     await flushProcessor(processor, this.host);
+    this.streamBytes = 0;
     const ns = BigInt(time.getTime()) * 1_000_000n;
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
