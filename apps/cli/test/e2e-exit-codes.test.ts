@@ -226,6 +226,10 @@ describe('exit 1: damage', () => {
     expect(check.code).toBe(1);
     expect(check.stderr).toMatch(/^strata: check found \d+ problems? in the repository:\n/);
     expect(check.stderr).toContain(path.basename(pack));
+    // Each problem names the snapshot and the file it hits, once.
+    for (const line of check.stderr.split('\n').filter((l) => l.startsWith('  '))) {
+      expect(line.split(path.join(data, 'big.bin')).length - 1).toBe(1);
+    }
 
     const target = path.join(dir, 'damaged-restore');
     const restore = await cli(['restore', 'latest', '--repo', repo, '--target', target]);

@@ -44,10 +44,9 @@ Exit code 1 when damage is found; each problem is named with the snapshots and f
             }
           }
           if (!result.ok) {
+            // The engine's message already names the snapshots and files a problem hits (when it knows any).
             const lines = result.errors.map((e) => {
-              const hits = [e.snapshots?.length ? `snapshots ${e.snapshots.map((s) => s.slice(0, 8)).join(', ')}` : '', e.files?.length ? `files ${e.files.join(', ')}` : '']
-                .filter(Boolean)
-                .join('; ');
+              const hits = !e.snapshots?.length && e.files?.length ? `files ${e.files.join(', ')}` : '';
               return `  ${e.kind}: ${e.message}${hits ? ` (affects ${hits})` : ''}`;
             });
             ctx.output.stderrText(`strata: check found ${result.errors.length} problem${result.errors.length === 1 ? '' : 's'} in the repository:\n${lines.join('\n')}`);
