@@ -1,5 +1,6 @@
 // End to end: every exit code of the CLI and its error sentence, with real repositories, real
 // unreadable files, real damage and real locks held by live processes.
+import { existsSync } from 'node:fs';
 import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -236,6 +237,14 @@ describe('exit 1: damage', () => {
     expect(restore.code).toBe(1);
     expect(restore.stderr).toMatch(/^strata: restore incomplete: 1 damaged and 0 failed file/);
     expect(restore.stderr).toContain(path.join(data, 'big.bin'));
+    expect(existsSync(path.join(target, data, 'big.bin'))).toBe(false);
+
+    // --keep-damaged keeps what could be written under a name that cannot pass for the file.
+    const kept = path.join(dir, 'damaged-kept');
+    const keep = await cli(['restore', 'latest', '--repo', repo, '--target', kept, '--keep-damaged']);
+    expect(keep.code).toBe(1);
+    expect(existsSync(path.join(kept, data, 'big.bin'))).toBe(false);
+    expect(existsSync(path.join(kept, data, 'big.bin.strata-damaged'))).toBe(true);
   });
 });
 

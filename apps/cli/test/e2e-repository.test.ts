@@ -297,6 +297,25 @@ describe('restore', () => {
     expect(summary).toMatchObject({ messageType: 'summary', success: true, damaged: [], errors: [] });
   });
 
+  test('the default overwrite is always, as --help says: an edit of the same size and mtime is replaced', async () => {
+    const target = path.join(dir, 'restore-overwrite');
+    expect((await cli(['restore', ids.second, '--target', target])).code).toBe(0);
+    const file = path.join(target, data, 'a.txt');
+    // touch -r keeps the mtime to the nanosecond (utimes would round it).
+    const ref = path.join(dir, 'mtime-ref');
+    execFileSync('touch', ['-r', file, ref]);
+    await writeFile(file, 'HELLO STRATA\n');
+    execFileSync('touch', ['-r', ref, file]);
+    // if-changed trusts size and mtime, so it keeps the edit; never keeps every existing file.
+    const never = await cli(['restore', ids.second, '--target', target, '--overwrite', 'never']);
+    expect(never.stdout).toMatch(/; \d+ existing files skipped/);
+    expect((await cli(['restore', ids.second, '--target', target, '--overwrite', 'if-changed'])).code).toBe(0);
+    expect(await readFile(file, 'utf8')).toBe('HELLO STRATA\n');
+    expect((await cli(['restore', ids.second, '--target', target])).code).toBe(0);
+    expect(await readFile(file, 'utf8')).toBe('hello strata\n');
+    expect((await cli(['restore', '--help'])).stdout).toMatch(/always \(default/);
+  });
+
   test('restore without --target says what is missing', async () => {
     const r = await cli(['restore', 'latest']);
     expect(r.code).toBe(1);

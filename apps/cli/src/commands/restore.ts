@@ -11,6 +11,7 @@ interface RestoreOpts {
   exclude?: string[];
   verify?: boolean;
   overwrite?: 'always' | 'if-changed' | 'never';
+  keepDamaged?: boolean;
 }
 
 export const command: CommandModule = {
@@ -23,7 +24,14 @@ export const command: CommandModule = {
       .option('--include <glob>', 'restore only paths matching GLOB (repeatable)', collect)
       .option('--exclude <glob>', 'leave out paths matching GLOB (repeatable)', collect)
       .option('--verify', 'read every restored file back and compare with its recorded SHA-256')
-      .addOption(new Option('--overwrite <when>', 'existing files: always, if-changed (default), never').choices(['always', 'if-changed', 'never']))
+      .addOption(
+        new Option('--overwrite <when>', 'existing files: always (default, as restic), if-changed (same size and mtime, or same SHA-256, is skipped), never').choices([
+          'always',
+          'if-changed',
+          'never',
+        ]),
+      )
+      .option('--keep-damaged', 'keep a file whose data fails verification as NAME.strata-damaged (default: remove it)')
       .addHelpText(
         'after',
         `
@@ -31,6 +39,7 @@ Examples:
   $ strata restore latest --target /tmp/restore
   $ strata restore 4f2a9c --target / --include '/srv/app/config/**' --overwrite always
   $ strata restore latest --target ./r --verify --json
+  $ strata restore latest --target ./r --keep-damaged   # salvage what is readable of damaged files
 Exit code 1 when a file's data is damaged; the damaged files are named.`,
       )
       .action(
@@ -43,6 +52,7 @@ Exit code 1 when a file's data is damaged; the damaged files are named.`,
             ...(opts.exclude?.length ? { excludes: opts.exclude } : {}),
             ...(opts.verify ? { verify: true } : {}),
             ...(opts.overwrite ? { overwrite: opts.overwrite } : {}),
+            ...(opts.keepDamaged ? { keepDamaged: true } : {}),
             onProgress: ctx.output.progress,
             signal: ctx.abort.signal,
           });
@@ -53,7 +63,7 @@ Exit code 1 when a file's data is damaged; the damaged files are named.`,
           } else {
             ctx.output.result(
               `restored ${result.filesRestored} files and ${result.dirsRestored} folders (${formatBytes(result.bytesRestored)}) to ${target} in ${formatDuration(result.durationMs / 1000)}` +
-                (result.filesSkipped ? `; ${result.filesSkipped} unchanged files skipped` : ''),
+                (result.filesSkipped ? `; ${result.filesSkipped} ${opts.overwrite === 'never' ? 'existing' : 'unchanged'} files skipped` : ''),
             );
           }
           const problems = [...result.damaged.map((d) => ({ ...d, kind: 'damaged' })), ...result.errors.map((e) => ({ ...e, kind: 'error' }))];
