@@ -2,7 +2,7 @@
 // is shared by the tests of this file, in order (init, backups, then the commands that read it).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -384,5 +384,22 @@ describe('logging', () => {
     expect(lines.find((l) => l.msg === 'command finished')).toMatchObject({ command: 'snapshots', exitCode: 0 });
     for (const l of lines) expect(typeof l.time).toBe('string');
     expect(await readFile(log, 'utf8')).not.toContain('correct horse');
+  });
+});
+
+describe('ls -l of special mode bits', () => {
+  test('setuid, setgid and sticky show as ls(1) shows them', async () => {
+    const special = path.join(dir, 'special');
+    await put(path.join(special, 'suid'), '#!/bin/sh\n');
+    await put(path.join(special, 'sgid-noexec'), 'x');
+    await mkdir(path.join(special, 'sticky'));
+    await chmod(path.join(special, 'suid'), 0o4755);
+    await chmod(path.join(special, 'sgid-noexec'), 0o2644);
+    await chmod(path.join(special, 'sticky'), 0o1777);
+    const id = (await cli(['backup', special, '--quiet'])).stdout.trim();
+    const long = (await cli(['ls', id, special, '-l'])).stdout;
+    expect(long).toMatch(new RegExp(`^-rwsr-xr-x .* ${path.join(special, 'suid')}$`, 'm'));
+    expect(long).toMatch(new RegExp(`^-rw-r-Sr-- .* ${path.join(special, 'sgid-noexec')}$`, 'm'));
+    expect(long).toMatch(new RegExp(`^drwxrwxrwt .* ${path.join(special, 'sticky')}$`, 'm'));
   });
 });

@@ -7,6 +7,13 @@ function modeString(entry: NodeEntry): string {
   const bits = 'rwxrwxrwx';
   let s = kind[entry.type] ?? '-';
   for (let i = 0; i < 9; i++) s += entry.mode & (1 << (8 - i)) ? bits[i] : '-';
+  // setuid, setgid and sticky show in the execute columns, as ls(1) shows them.
+  const special = (at: number, bit: number, set: string) => {
+    if (entry.mode & bit) s = s.slice(0, at) + (s[at] === 'x' ? set : set.toUpperCase()) + s.slice(at + 1);
+  };
+  special(3, 0o4000, 's');
+  special(6, 0o2000, 's');
+  special(9, 0o1000, 't');
   return s;
 }
 
