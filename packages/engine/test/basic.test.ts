@@ -85,6 +85,26 @@ describe('progress while work is long', () => {
   });
 });
 
+describe('cancel', () => {
+  test('a backup cancelled while a big file is read rejects with ABORTED and saves no snapshot', async () => {
+    const t = await makeRepo();
+    cleanup.push(() => t.repo.close());
+    const src = tmpDir();
+    write(src, 'big.bin', randomData(24 * 1024 * 1024, 5));
+    const ac = new AbortController();
+    // The first event comes while the file is read (or, at the latest, right after it): cancel there.
+    const err = await t.repo.backup([src], { signal: ac.signal, onProgress: () => ac.abort() }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'ABORTED' });
+    expect(await t.repo.snapshots()).toEqual([]);
+    // The lock was released: a new backup runs and restores the file.
+    const r = await t.repo.backup([src]);
+    expect(r.summary.filesNew).toBe(1);
+  });
+});
+
 describe('modes', () => {
   test('with a local cache: index, snapshots and tree packs come from it; a damaged cache file is ignored', async () => {
     const cacheDir = tmpDir('strata-cache-');

@@ -83,6 +83,24 @@ function baseNode(name: Uint8Array, st: fs.BigIntStats, type: NodeType): TreeNod
   return n;
 }
 
+function cancelled(): StrataError {
+  return new StrataError('ABORTED', 'engine', 'the backup was cancelled.');
+}
+
+/** Settles as `p`, or rejects with ABORTED as soon as the signal fires (the work behind `p` goes on unobserved). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
+    );
+  });
+}
+
 /** Longest gap between two backup progress events while there are listeners. */
 const HEARTBEAT_MS = 500;
 
@@ -242,6 +260,8 @@ export async function runBackup(ri: RepoInternals, paths: string[], options: Bac
       summary,
       programVersion: PROGRAM_VERSION,
     };
+    // Cancelled while the last files were read: nothing may be saved (the packs stay for the next backup).
+    if (options.signal?.aborted) throw cancelled();
     lock.assertValid();
     const id = await ri.saveSnapshot(snapshot);
     if (options.verify) {
@@ -446,7 +466,8 @@ class Walker {
       pending = this.queue.read({ path: full, size: node.size, consistent: this.consistent, maxRereads: this.options.maxRereads ?? 3 }, node.size);
       if (linkKey) this.hardlinks.set(linkKey, pending);
     }
-    const r = await pending;
+    // A cancel must not wait for a big file to be read to its end.
+    const r = await abortable(pending, this.options.signal);
     if (!r.ok) {
       this.summary.totalFilesProcessed--;
       this.summary.totalBytesProcessed -= node.size;
@@ -469,7 +490,7 @@ class Walker {
 
   /** A directory: returns its tree id, or undefined when it cannot be read. */
   private async dir(full: Buffer, prevSubtree: string | undefined): Promise<string | undefined> {
-    if (this.options.signal?.aborted) throw new StrataError('ABORTED', 'engine', 'the backup was cancelled.');
+    if (this.options.signal?.aborted) throw cancelled();
     let names: Buffer[];
     try {
       // Synchronous metadata calls: each takes microseconds, far less than a promise round trip.
