@@ -130,8 +130,9 @@ export class Packer {
       },
     ).finally(() => {
       this.uploads.delete(p);
-      const w = this.waiters.shift();
-      w?.();
+      // Wake every waiter: each re-checks for room, and one left asleep with no upload to finish
+      // later would never wake (two workers storing at once deadlocked with one upload slot).
+      for (const w of this.waiters.splice(0)) w();
     });
   }
 
