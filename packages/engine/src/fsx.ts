@@ -24,16 +24,66 @@ function split(p: Buffer): { dir: Buffer; name: Buffer } {
   return { dir: i <= 0 ? Buffer.from(i === 0 ? '/' : '.') : p.subarray(0, i), name: p.subarray(i + 1) };
 }
 
-/** Sets atime and mtime to exactly `ns` nanoseconds (lutimes has double precision only). */
-export async function setTimeNs(p: Buffer, ns: bigint, isSymlink: boolean): Promise<void> {
+function stampOf(ns: bigint): string {
   const s = ns / 1_000_000_000n;
   const frac = (ns < 0n ? -(ns % 1_000_000_000n) : ns % 1_000_000_000n).toString().padStart(9, '0');
-  const stamp = `@${s}.${frac}`;
+  return `@${s}.${frac}`;
+}
+
+/** Sets atime and mtime to exactly `ns` nanoseconds (lutimes has double precision only). */
+export async function setTimeNs(p: Buffer, ns: bigint, isSymlink: boolean): Promise<void> {
+  const stamp = stampOf(ns);
   const text = textOf(p);
   if (text !== undefined) {
     await run('touch', [...(isSymlink ? ['-h'] : []), '-c', '-d', stamp, '--', text]);
     return;
   }
+  await setTimeNsByFd(p, stamp, isSymlink);
+}
+
+/**
+ * setTimeNs for many entries with two processes instead of one per entry: xargs (GNU findutils)
+ * reads NUL-separated "stamp, --, path" triples on stdin and runs touch for each, so paths are
+ * passed as raw bytes (names that are not UTF-8 need no descriptor trick) and Node forks once per
+ * kind instead of once per file. Resolves with the paths whose time could not be set.
+ */
+export async function setTimesNs(entries: { path: Buffer; ns: bigint; symlink: boolean }[]): Promise<Buffer[]> {
+  const failed: Buffer[] = [];
+  for (const symlink of [false, true]) {
+    const list = entries.filter((e) => e.symlink === symlink);
+    if (list.length === 0) continue;
+    const parts: Buffer[] = [];
+    for (const e of list) parts.push(Buffer.from(`${stampOf(e.ns)}\0--\0`), e.path, Buffer.from([0]));
+    try {
+      await runWithInput('xargs', ['-0', '-n', '3', 'touch', ...(symlink ? ['-h'] : []), '-c', '-d'], Buffer.concat(parts));
+    } catch {
+      // Some touch failed (or xargs is missing): check each entry and retry it on its own.
+      for (const e of list) {
+        try {
+          if (fs.lstatSync(e.path, { bigint: true }).mtimeNs === e.ns) continue;
+          await setTimeNs(e.path, e.ns, e.symlink);
+        } catch {
+          failed.push(e.path);
+        }
+      }
+    }
+  }
+  return failed;
+}
+
+function runWithInput(cmd: string, args: string[], input: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} failed: ${err.trim() || `exit ${code}`}`))));
+    child.stdin!.on('error', () => undefined); // a failed start is reported by 'error'
+    child.stdin!.end(input);
+  });
+}
+
+async function setTimeNsByFd(p: Buffer, stamp: string, isSymlink: boolean): Promise<void> {
   if (isSymlink) return; // symlink times are not restored for names that are not UTF-8
   const st = fs.lstatSync(p);
   const flags = fs.constants.O_RDONLY | (st.isFIFO() ? fs.constants.O_NONBLOCK : 0) | (st.isDirectory() ? fs.constants.O_DIRECTORY : 0);

@@ -12,7 +12,7 @@ import { compilePatterns } from './glob.js';
 import { pathText } from './backup/archiver.js';
 import { type TreeNode } from './format/tree.js';
 import { fromHexId, keys } from './format/util.js';
-import { makeNode, setTimeNs } from './fsx.js';
+import { makeNode, setTimesNs } from './fsx.js';
 import { type RepoInternals, mapLimit } from './internals.js';
 import type { RestoreBlob, RestoreFileResult, RestoreSegment } from './processor.js';
 import type { FileError, RestoreOptions, RestoreResult, Snapshot } from './types.js';
@@ -365,14 +365,19 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
   for (const f of nsFixFiles) fixups.push({ dest: f.dest, ns: f.node.mtimeNs, symlink: false });
   await fixNanoseconds(fixups);
   fixups.length = 0;
-  // Directories deepest first, each fixed before its parent is touched.
+  // Directories deepest first, each fixed before its parent is touched. Setting a time inside a
+  // directory leaves the directory's own times alone, so the exact times are set in one batch at
+  // the end, except before a directory loses its search permission (paths below stop resolving).
   const byDepth = [...dirs].sort((a, b) => b.dest.length - a.dest.length);
   for (const d of byDepth) {
+    if (!isRoot && d.node.mode >= 0 && (d.node.mode & 0o100) === 0 && fixups.length > 0) {
+      await fixNanoseconds(fixups);
+      fixups.length = 0;
+    }
     await meta(d, result.errors);
-    await fixNanoseconds(fixups);
-    fixups.length = 0;
     if (d.node.mode >= 0) result.dirsRestored++;
   }
+  await fixNanoseconds(fixups);
 
   result.success = result.damaged.length === 0 && result.errors.length === 0;
   result.durationMs = Date.now() - started;
@@ -401,16 +406,12 @@ async function exists(p: Buffer): Promise<boolean> {
 
 /**
  * fs.lutimes takes seconds as a double (about 0.2 µs resolution today); where that missed the exact
- * nanoseconds, touch (GNU coreutils) sets them. Without touch the close time stays.
+ * nanoseconds, touch (GNU coreutils, run through xargs) sets them. Without touch the close time stays.
  */
 async function fixNanoseconds(list: { dest: Buffer; ns: bigint; symlink: boolean }[]): Promise<void> {
-  await mapLimit(list, 8, async ({ dest, ns, symlink }) => {
-    try {
-      await setTimeNs(dest, ns, symlink);
-    } catch {
-      // keep the close time
-    }
-  });
+  if (list.length === 0) return;
+  // Entries that still fail keep the close time.
+  await setTimesNs(list.map((f) => ({ path: f.dest, ns: f.ns, symlink: f.symlink })));
 }
 
 async function shouldSkip(f: Item, overwrite: string): Promise<boolean> {
