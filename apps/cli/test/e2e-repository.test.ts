@@ -316,6 +316,14 @@ describe('restore', () => {
     expect((await cli(['restore', '--help'])).stdout).toMatch(/always \(default/);
   });
 
+  test('a --target that is a file is refused in one sentence', async () => {
+    const file = path.join(dir, 'not-a-folder');
+    await writeFile(file, 'x');
+    const r = await cli(['restore', ids.second, '--target', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`strata: restore target ${file} exists and is not a folder; choose a folder for --target\n`);
+  });
+
   test('restore without --target says what is missing', async () => {
     const r = await cli(['restore', 'latest']);
     expect(r.code).toBe(1);

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Option } from 'commander';
 import { CliError, ExitCode } from '../errors.js';
@@ -46,6 +47,8 @@ Exit code 1 when a file's data is damaged; the damaged files are named.`,
         app.action(async (ctx, ref: string, opts: RestoreOpts) => {
           if (!opts.target) throw new CliError('restore needs --target DIR; the folder to restore into');
           const target = path.resolve(opts.target);
+          const existing = await stat(target).catch(() => undefined);
+          if (existing && !existing.isDirectory()) throw new CliError(`restore target ${target} exists and is not a folder; choose a folder for --target`);
           const repo = await ctx.open();
           const result = await repo.restore(ref, target, {
             ...(opts.include?.length ? { includes: opts.include } : {}),
