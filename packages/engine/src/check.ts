@@ -209,6 +209,12 @@ export async function runCheck(ri: RepoInternals, options: CheckOptions = {}): P
   for (const e of errors) {
     if (e.snapshots?.length) e.message += `; hits snapshot(s) ${e.snapshots.map((x) => x.slice(0, 8)).join(', ')}${e.files?.length ? `, file(s) ${e.files.slice(0, 5).join(', ')}${e.files.length > 5 ? ` and ${e.files.length - 5} more` : ''}` : ''}`;
   }
+  // Unlisted packs next to blobs missing from the index are likely where those blobs are (an index file
+  // was lost): pruning would delete them, so the note must not suggest it.
+  if (unreferenced > 0 && errors.some((e) => e.kind === 'missing-blob')) {
+    const i = notes.findIndex((n) => n.includes('not referenced by any index'));
+    if (i >= 0) notes[i] = `${unreferenced} pack(s) are not referenced by any index while blobs are missing from it: an index file may be lost and these packs may hold the missing data; do not prune, restore the index files from another copy of the repository.`;
+  }
   return { ok: errors.length === 0, errors, notes, packsChecked, blobsChecked, snapshotsChecked: snapshots.length };
 }
 

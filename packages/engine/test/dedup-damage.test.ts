@@ -147,6 +147,9 @@ describe('damage', () => {
         expect(c.ok).toBe(false);
         expect(c.errors.some((e) => e.kind === 'missing-blob' && e.files && e.files.length > 0)).toBe(true);
         expect(c.notes.join(' ')).toMatch(/not referenced/);
+        // Those packs hold the missing blobs: the note must not send the user to prune them.
+        expect(c.notes.join(' ')).not.toMatch(/prune" removes/);
+        expect(c.notes.join(' ')).toMatch(/do not prune/);
         const out = tmpDir();
         const r = await t2.restore('latest', out);
         expect(r.success).toBe(false);
