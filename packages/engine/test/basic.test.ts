@@ -105,6 +105,27 @@ describe('cancel', () => {
   });
 });
 
+describe('cancel listeners', () => {
+  test('a backup of many files with a signal adds one listener, not one per file (no MaxListeners warning)', async () => {
+    const t = await makeRepo();
+    cleanup.push(() => t.repo.close());
+    const src = tmpDir();
+    for (let i = 0; i < 300; i++) write(src, `d${i % 7}/f${i}.txt`, `file ${i}`);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const r = await t.repo.backup([src], { signal: new AbortController().signal });
+      expect(r.summary.filesNew).toBe(300);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+});
+
 describe('modes', () => {
   test('with a local cache: index, snapshots and tree packs come from it; a damaged cache file is ignored', async () => {
     const cacheDir = tmpDir('strata-cache-');

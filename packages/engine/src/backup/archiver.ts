@@ -87,20 +87,6 @@ function cancelled(): StrataError {
   return new StrataError('ABORTED', 'engine', 'the backup was cancelled.');
 }
 
-/** Settles as `p`, or rejects with ABORTED as soon as the signal fires (the work behind `p` goes on unobserved). */
-function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(cancelled());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(cancelled());
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-      (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
-    );
-  });
-}
-
 /** Longest gap between two backup progress events while there are listeners. */
 const HEARTBEAT_MS = 500;
 
@@ -230,6 +216,7 @@ export async function runBackup(ri: RepoInternals, paths: string[], options: Bac
       await packer.flush();
     } finally {
       clearInterval(beat);
+      w.dispose();
       for (const cmd of hooks?.post ?? []) {
         try {
           await runHook(cmd);
@@ -325,6 +312,37 @@ class Walker {
     if (!force && now - this.lastProgress < 200) return;
     this.lastProgress = now;
     cb({ phase: 'backup', filesDone: this.summary.totalFilesProcessed, bytesDone: this.summary.totalBytesProcessed + this.streamBytes, currentFile: this.currentFile, elapsedMs: now - this.started });
+  }
+
+  /** Files being waited for, rejected at once on cancel; one listener on the signal serves them all. */
+  private readonly cancelWaiters = new Set<(err: unknown) => void>();
+  private readonly onAbort = () => {
+    for (const reject of this.cancelWaiters) reject(cancelled());
+    this.cancelWaiters.clear();
+  };
+  private listening = false;
+
+  /** Settles as `p`, or rejects with ABORTED as soon as the backup is cancelled (the work behind `p` goes on unobserved). */
+  private cancellable<T>(p: Promise<T>): Promise<T> {
+    const signal = this.options.signal;
+    if (!signal) return p;
+    if (signal.aborted) return Promise.reject(cancelled());
+    if (!this.listening) {
+      this.listening = true;
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.cancelWaiters.add(reject);
+      p.then(
+        (v) => (this.cancelWaiters.delete(reject), resolve(v)),
+        (e) => (this.cancelWaiters.delete(reject), reject(e)),
+      );
+    });
+  }
+
+  /** Stops listening to the caller's signal (it may serve more work after this backup). */
+  dispose(): void {
+    this.options.signal?.removeEventListener('abort', this.onAbort);
   }
 
   /** A progress event when none was sent for a while (called on a timer while the backup runs). */
@@ -467,7 +485,7 @@ class Walker {
       if (linkKey) this.hardlinks.set(linkKey, pending);
     }
     // A cancel must not wait for a big file to be read to its end.
-    const r = await abortable(pending, this.options.signal);
+    const r = await this.cancellable(pending);
     if (!r.ok) {
       this.summary.totalFilesProcessed--;
       this.summary.totalBytesProcessed -= node.size;
