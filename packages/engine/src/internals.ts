@@ -259,6 +259,26 @@ export class RepoInternals {
     return decodePackHeader(header, split.dataLength, `header of pack ${packId}`);
   }
 
+  /**
+   * Packs in the store that no loaded index file names (left by a backup killed before it wrote their
+   * index file), with their headers. Costs one listing of data/ and, per such pack, one header read
+   * (two small range reads; the header is authenticated by the cipher, the pack is not hashed). A pack
+   * whose header cannot be read or authenticated is skipped (logged; prune removes it), never thrown.
+   */
+  async readUnindexedPacks(): Promise<{ id: string; entries: PackEntry[] }[]> {
+    const candidates: { id: string; size: number }[] = [];
+    for await (const o of this.listIds('data/')) if (!this.index.hasPack(o.id)) candidates.push(o);
+    const found = await mapLimit(candidates, 8, async (p) => {
+      try {
+        return { id: p.id, entries: await this.readPackHeader(p.id, p.size) };
+      } catch (err) {
+        this.logger.warn({ pack: p.id, err: (err as Error).message }, 'skipping a pack no index lists whose header cannot be read');
+        return undefined;
+      }
+    });
+    return found.filter((f) => f !== undefined);
+  }
+
   /** Decodes the header of a whole pack held in memory. */
   parsePack(packId: string, bytes: Uint8Array): PackEntry[] {
     const split = splitPackTail(bytes, bytes.length, `pack ${packId}`);

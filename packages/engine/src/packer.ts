@@ -77,6 +77,15 @@ export class Packer {
     return this.reserved.has(this.k(id)) || this.deps.index.has(id);
   }
 
+  /**
+   * Takes over a pack already in the store that no index file names (uploaded by an interrupted run):
+   * its blobs join the index at once, so dedup finds them, and the next index file written lists it.
+   */
+  adopt(packId: string, entries: PackEntry[]): void {
+    this.deps.index.addPack(packId, entries);
+    this.unindexed.push({ id: Buffer.from(packId, 'hex'), blobs: entries });
+  }
+
   /** Adds a sealed blob; resolves once the packer has room for more. */
   async add(blob: SealedBlob): Promise<void> {
     if (this.failure) throw this.failure;

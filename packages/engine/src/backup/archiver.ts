@@ -192,6 +192,12 @@ export async function runBackup(ri: RepoInternals, paths: string[], options: Bac
     await ri.loadIndex();
     const parent = type === 'full' || options.stdin ? undefined : await findParent(ri, host, absPaths, type);
     const packer = ri.newPacker();
+    // Packs a killed backup uploaded after its last index file: reuse their blobs, and list the packs
+    // in this backup's index files (written before the snapshot, so snapshot -> index -> packs holds).
+    // A pack whose blobs are all indexed already adds nothing and is left to prune.
+    for (const p of await ri.readUnindexedPacks()) {
+      if (p.entries.some((e) => !packer.has(e.id))) packer.adopt(p.id, p.entries);
+    }
     const host_: ProcessorHost = {
       async query(ids) {
         const flags = new Uint8Array(ids.length / 32);
