@@ -16,7 +16,7 @@ import { Repository } from '../src/index.js';
 import { prune } from '../src/prune.js';
 import { forgetSnapshots } from '../src/retention/forget.js';
 import { ciphers, codecs, compareTrees, makeRepo, PASSWORD, randomData, tmpDir, write } from './helpers.js';
-import { type Consistency, freeze, verifyRepository } from './prune-helpers.js';
+import { type Consistency, copyTree, freeze, verifyRepository } from './prune-helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // tsx as a loader in the same process (its CLI would run the script in a grandchild).
@@ -103,7 +103,7 @@ describe('prune killed at any moment', () => {
 
   test('an uninterrupted run: how many changes prune makes', async () => {
     const dir = path.join(fx.work, 'full');
-    fs.cpSync(fx.template, dir, { recursive: true });
+    copyTree(fx.template, dir);
     const r = await runChild(dir, Number.MAX_SAFE_INTEGER);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -123,7 +123,7 @@ describe('prune killed at any moment', () => {
     // Two kill points at a time (the children and the checks each keep a core busy).
     const runPoint = async (n: number) => {
       const dir = path.join(fx.work, `kill-${n}`);
-      fs.cpSync(fx.template, dir, { recursive: true });
+      copyTree(fx.template, dir);
       const r = await runChild(dir, n);
       expect(r.signal, `child killed after change ${n}: status ${r.status} ${r.stderr} ${r.stdout}`).toBe('SIGKILL');
       await assertSound(dir, { restore: true });

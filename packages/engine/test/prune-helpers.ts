@@ -111,6 +111,22 @@ export function repoBytes(dir: string): number {
 
 /** Copies a source folder as it is now (the expected content of the snapshot just taken). */
 export function freeze(src: string, into: string): string {
-  fs.cpSync(src, into, { recursive: true, preserveTimestamps: true });
+  copyTree(src, into, true);
   return into;
+}
+
+/**
+ * fs.cpSync, then every directory's mode set to its source's: Node 22's cpSync leaves a directory it
+ * creates (or finds) with the default mode, where Node 20 copied it.
+ */
+export function copyTree(src: string, into: string, preserveTimestamps = false): void {
+  fs.cpSync(src, into, { recursive: true, preserveTimestamps });
+  const fixModes = (from: string, to: string) => {
+    const st = fs.lstatSync(from);
+    if (!st.isDirectory()) return;
+    for (const name of fs.readdirSync(from)) fixModes(path.join(from, name), path.join(to, name));
+    fs.chmodSync(to, st.mode & 0o7777);
+    if (preserveTimestamps) fs.utimesSync(to, st.atime, st.mtime);
+  };
+  fixModes(src, into);
 }

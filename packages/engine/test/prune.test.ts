@@ -8,7 +8,7 @@ import { Repository } from '../src/index.js';
 import { prune } from '../src/prune.js';
 import { forgetSnapshots } from '../src/retention/forget.js';
 import { ciphers, codecs, compareTrees, makeRepo, PASSWORD, randomData, tmpDir, write } from './helpers.js';
-import { freeze, storeListing, verifyRepository } from './prune-helpers.js';
+import { copyTree, freeze, storeListing, verifyRepository } from './prune-helpers.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -146,7 +146,7 @@ describe('prune', () => {
     await prune(t.repo.internals);
     // Bring back the first state: its 12 dropped files are no longer in the repository.
     fs.rmSync(src, { recursive: true });
-    fs.cpSync(expected[0], src, { recursive: true });
+    copyTree(expected[0], src);
     const r = await t.repo.backup([src], { type: 'full' });
     expect(r.summary.dataBlobs).toBeGreaterThanOrEqual(12);
     expect((await verifyRepository(t.repo.internals)).problems).toEqual([]);
