@@ -327,8 +327,8 @@ export class RepoInternals {
     const hit = this.treeCache.get(idHex);
     if (hit) return hit;
     const { stored, type, rawLength } = await this.readStoredBlob(idHex);
-    // With encryption the cipher authenticates the tree bound to its id; without, the id is recomputed.
-    const nodes = decodeTree(this.box.decodeBlob(type, fromHexId(idHex), stored, rawLength, !this.cipher));
+    // The id is recomputed from the plaintext, as for every blob read.
+    const nodes = decodeTree(this.box.decodeBlob(type, fromHexId(idHex), stored, rawLength));
     if (this.treeCache.size > 4096) this.treeCache.delete(this.treeCache.keys().next().value as string);
     this.treeCache.set(idHex, nodes);
     return nodes;

@@ -332,8 +332,8 @@ export class Restorer {
         for (const b of s.blobs) {
           let plain: Uint8Array;
           try {
-            // The file's SHA-256 checks these bytes again at the end: no need to recompute each id.
-            plain = this.box.decodeBlob(b.type, b.id, b.stored, b.rawLength, s.sha256 === undefined || !this.box.cipher);
+            // Every blob is checked against its id here, and the whole file against its SHA-256 at the end.
+            plain = this.box.decodeBlob(b.type, b.id, b.stored, b.rawLength);
           } catch (err) {
             f.error = (err as Error).message;
             break;

@@ -190,17 +190,12 @@ export class Box {
     return this.seal(this.compress(plaintext, choice), Box.blobAd(type, id));
   }
 
-  /**
-   * Opens, decompresses and checks the blob against its id. `checkId: false` skips recomputing the
-   * id (the cipher still authenticates the blob bound to its id); only for callers that verify the
-   * same bytes by another hash, like restore with the file's SHA-256.
-   */
-  decodeBlob(type: number, id: Uint8Array, stored: Uint8Array, rawLength: number, checkId = true): Uint8Array {
+  /** Opens and decompresses the blob, then recomputes its id from the plaintext: CorruptError on any mismatch. */
+  decodeBlob(type: number, id: Uint8Array, stored: Uint8Array, rawLength: number): Uint8Array {
     const what = `blob ${Buffer.from(id).toString('hex').slice(0, 16)}`;
     const payload = this.open(stored, Box.blobAd(type, id), what);
     const plain = this.decompress(payload, Math.max(rawLength, 0), what);
     if (plain.length !== rawLength) throw corrupt(what, `length ${plain.length} instead of ${rawLength}`);
-    if (!checkId) return plain;
     const actual = this.blobId(plain);
     if (!Buffer.from(actual).equals(Buffer.from(id.buffer, id.byteOffset, id.byteLength))) throw corrupt(what, 'content does not match its id');
     return plain;
