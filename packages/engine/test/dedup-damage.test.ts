@@ -1,20 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { compareTrees, makeRepo, randomData, tmpDir, write } from './helpers.js';
-
-function storeBytes(dir: string): number {
-  let n = 0;
-  const walk = (p: string) => {
-    for (const e of fs.readdirSync(p, { withFileTypes: true })) {
-      const q = path.join(p, e.name);
-      if (e.isDirectory()) walk(q);
-      else n += fs.statSync(q).size;
-    }
-  };
-  walk(dir);
-  return n;
-}
+import { compareTrees, makeRepo, randomData, tmpDir, treeBytes, write } from './helpers.js';
 
 function packFiles(repoDir: string): string[] {
   const out: string[] = [];
@@ -32,15 +19,15 @@ describe('dedup', () => {
       const big = randomData(40 * 1024 * 1024, 42);
       write(src, 'big.bin', big);
       await t.repo.backup([src]);
-      const first = storeBytes(t.dir);
+      const first = treeBytes(t.dir);
       write(src, 'copy.bin', big);
       write(src, 'shifted.bin', Buffer.concat([Buffer.from('x'), big]));
       const r2 = await t.repo.backup([src]);
-      const second = storeBytes(t.dir);
+      const second = treeBytes(t.dir);
       expect(second - first).toBeLessThan(10 * 1024 * 1024);
       expect(r2.summary.filesNew).toBe(2);
       const r3 = await t.repo.backup([src]);
-      expect(storeBytes(t.dir) - second).toBeLessThan(256 * 1024);
+      expect(treeBytes(t.dir) - second).toBeLessThan(256 * 1024);
       expect(r3.summary.filesUnmodified).toBe(3);
       const out = tmpDir();
       expect((await t.repo.restore('latest', out)).success).toBe(true);

@@ -106,3 +106,14 @@ export function compareTrees(a: string | Buffer, b: string | Buffer, opts: { mti
   walk(Buffer.from(a), Buffer.from(b), '');
   return diffs;
 }
+
+/** Total bytes of the files below a folder (0 when it does not exist). */
+export function treeBytes(dir: string): number {
+  if (!fs.existsSync(dir)) return 0;
+  let n = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    n += e.isDirectory() ? treeBytes(p) : fs.statSync(p).size;
+  }
+  return n;
+}

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Store } from '@strata/core';
 import type { RepoInternals } from '../src/internals.js';
 import { toHex } from '../src/format/util.js';
+import { treeBytes } from './helpers.js';
 
 export interface Consistency {
   problems: string[];
@@ -97,16 +98,7 @@ export async function storeListing(store: Store): Promise<string[]> {
 
 /** Total bytes of packs and index files in a local repository folder. */
 export function repoBytes(dir: string): number {
-  let n = 0;
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else n += fs.statSync(p).size;
-    }
-  };
-  for (const sub of ['data', 'index']) if (fs.existsSync(path.join(dir, sub))) walk(path.join(dir, sub));
-  return n;
+  return treeBytes(path.join(dir, 'data')) + treeBytes(path.join(dir, 'index'));
 }
 
 /** Copies a source folder as it is now (the expected content of the snapshot just taken). */
