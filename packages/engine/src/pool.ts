@@ -157,13 +157,24 @@ export class Pool {
     }
   }
 
-  private run<T>(kind: JobKind, payload: unknown, transfer: ArrayBuffer[], host: ProcessorHost | undefined, affinity: number | undefined): Promise<T> {
+  /** Worker chosen for each affinity key that still has segments to come. */
+  private readonly pinned = new Map<number, Slot>();
+
+  private run<T>(kind: JobKind, payload: unknown, transfer: ArrayBuffer[], host: ProcessorHost | undefined, affinity: number | undefined, release = true): Promise<T> {
     if (this.closed) return Promise.reject(new StrataError('ABORTED', 'engine', 'the repository is closed.'));
     this.start();
     return new Promise<T>((resolve, reject) => {
       const job: Job = { kind, payload, transfer, resolve, reject, host };
-      if (affinity !== undefined && this.slots.length > 0) this.slots[affinity % this.slots.length].own.push(job);
-      else this.queue.push(job);
+      if (affinity !== undefined && this.slots.length > 0) {
+        // A new key goes to the worker with the least queued work; its later jobs follow it there.
+        let slot = this.pinned.get(affinity);
+        if (!slot || !this.slots.includes(slot)) {
+          slot = this.slots.reduce((best, s) => (load(s) < load(best) ? s : best));
+          if (!release) this.pinned.set(affinity, slot);
+        }
+        if (release) this.pinned.delete(affinity);
+        slot.own.push(job);
+      } else this.queue.push(job);
       this.dispatch();
     });
   }
@@ -183,7 +194,7 @@ export class Pool {
   /** Decodes blobs and writes file segments; all segments of one file must use the same `affinity`. */
   async restoreSegments(segments: RestoreSegment[], affinity: number, transfer: ArrayBuffer[] = []): Promise<RestoreFileResult[]> {
     if (this.planned === 0) return this.serial(() => this.restorer!.restoreSegments(segments));
-    return this.run('restore', segments, transfer, undefined, affinity);
+    return this.run('restore', segments, transfer, undefined, affinity, segments.every((s) => s.last));
   }
 
   /**
@@ -210,6 +221,10 @@ export class Pool {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     this.slots.length = 0;
   }
+}
+
+function load(s: Slot): number {
+  return s.own.length + (s.busy ? 1 : 0);
 }
 
 export function decodeOne(box: Box, r: DecodeRequest, verifyOnly = false): DecodeResult {
