@@ -8,7 +8,8 @@ import { Worker } from 'node:worker_threads';
 import type { Cipher, Codec, PortableSpec } from '@strata/core';
 import { StrataError } from '@strata/core';
 import { Box, type MasterKeys, parseCompression } from './format/box.js';
-import { type BackupFileResult, type BackupFileSpec, type ChunkerSetup, type PackedBlobs, Processor, type ProcessorHost, type RestoreFileResult, type RestoreSegment, Restorer, packSpecs, unpackBlobs } from './processor.js';
+import { type BackupFileResult, type BackupFileSpec, type ChunkerSetup, type PackedBlobs, Processor, type ProcessorHost, packSpecs, unpackBlobs } from './processor.js';
+import { type RestoreFileResult, type RestoreSegment, Restorer } from './restorer.js';
 import { transferList } from './transfer.js';
 
 export interface WorkerSetup {

@@ -14,7 +14,7 @@ import { type TreeNode } from './format/tree.js';
 import { fromHexId, keys } from './format/util.js';
 import { makeNode, setTimesNs } from './fsx.js';
 import { type RepoInternals, mapLimit } from './internals.js';
-import type { RestoreBlob, RestoreFileResult, RestoreSegment } from './processor.js';
+import type { RestoreBlob, RestoreFileResult, RestoreSegment } from './restorer.js';
 import type { FileError, RestoreOptions, RestoreResult, Snapshot } from './types.js';
 import { transferList } from './transfer.js';
 

@@ -5,7 +5,8 @@ import { Box, parseCompression } from './format/box.js';
 import type { DecodeRequest, WorkerSetup } from './pool.js';
 import { decodeOne } from './pool.js';
 import { transferList } from './transfer.js';
-import { type PackedSpecs, Processor, type ProcessorHost, type RestoreSegment, Restorer, type SealedBlob, packBlobs, unpackSpecs } from './processor.js';
+import { type PackedSpecs, Processor, type ProcessorHost, type SealedBlob, packBlobs, unpackSpecs } from './processor.js';
+import { type RestoreSegment, Restorer } from './restorer.js';
 
 async function build<T>(spec: PortableSpec): Promise<T> {
   const mod = await import(spec.module);
