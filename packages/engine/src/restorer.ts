@@ -61,10 +61,10 @@ interface OpenRestore {
   fd: number;
   hash: ReturnType<typeof createHash>;
   pos: number;
+  /** End of the last byte written: short of `pos` when the file ends in a hole. */
+  end: number;
   error?: string;
   path: Uint8Array | string;
-  /** Writes not yet completed. */
-  writes: Promise<void>[];
 }
 
 const ZERO_BLOCK = 64 * 1024;
@@ -83,19 +83,20 @@ export class Restorer {
   }
 
   /**
-   * Writes segments of files; returns results for files whose last segment was handled. Writes go
-   * out asynchronously so decoding the next blob overlaps the kernel's work on the previous one.
+   * Writes segments of files; returns results for files whose last segment was handled. Writes are
+   * synchronous: this runs on a worker thread, and a write into the page cache costs less than a
+   * hop through the libuv pool (measured on 100,000 small files).
    */
   async restoreSegments(segments: RestoreSegment[]): Promise<RestoreFileResult[]> {
-    const finishing: Promise<RestoreFileResult>[] = [];
+    const out: RestoreFileResult[] = [];
     for (const s of segments) {
       let f = this.open.get(s.key);
       if (s.first || !f) {
         try {
           const fd = openForWrite(fsPath(s.path));
-          f = { fd, hash: createHash('sha256'), pos: 0, path: s.path, writes: [] };
+          f = { fd, hash: createHash('sha256'), pos: 0, end: 0, path: s.path };
         } catch (err) {
-          finishing.push(Promise.resolve({ key: s.key, ok: false, bytes: 0, error: `cannot create the file: ${(err as Error).message}` }));
+          out.push({ key: s.key, ok: false, bytes: 0, error: `cannot create the file: ${(err as Error).message}` });
           continue;
         }
         this.open.set(s.key, f);
@@ -112,33 +113,32 @@ export class Restorer {
             break;
           }
           f.hash.update(plain);
-          const file = f;
-          file.writes.push(
-            writeSparse(file.fd, plain, file.pos).catch((err) => {
-              file.error ??= `write failed: ${(err as Error).message}`;
-            }),
-          );
+          try {
+            const end = writeSparse(f.fd, plain, f.pos);
+            if (end > 0) f.end = f.pos + end;
+          } catch (err) {
+            f.error = `write failed: ${(err as Error).message}`;
+            break;
+          }
           f.pos += plain.length;
-          // Bound the data waiting in the kernel queue per file.
-          if (f.writes.length >= 8) await Promise.all(f.writes.splice(0));
         }
       }
       if (s.last) {
         this.open.delete(s.key);
-        finishing.push(this.finish(f, s));
+        out.push(this.finish(f, s));
       }
     }
-    return Promise.all(finishing);
+    return out;
   }
 
-  private async finish(f: OpenRestore, s: RestoreSegment): Promise<RestoreFileResult> {
-    await Promise.all(f.writes.splice(0));
+  private finish(f: OpenRestore, s: RestoreSegment): RestoreFileResult {
     let error = f.error;
     let nsFix = false;
     let metaError: string | undefined;
     try {
       if (!error && s.size !== undefined && f.pos !== s.size) error = `restored ${f.pos} bytes instead of ${s.size}`;
-      fs.ftruncateSync(f.fd, f.pos);
+      // The file was opened empty (O_TRUNC): only a trailing hole needs the size set.
+      if (f.end !== f.pos) fs.ftruncateSync(f.fd, f.pos);
       if (!error && s.sha256 !== undefined) {
         const got = f.hash.digest('hex');
         if (got !== s.sha256) error = `SHA-256 ${got.slice(0, 16)}... does not match the recorded ${s.sha256.slice(0, 16)}...`;
@@ -171,10 +171,14 @@ export class Restorer {
   }
 }
 
-/** Writes the data at pos, skipping 64 KiB blocks of zeros so the file keeps holes. */
-async function writeSparse(fd: number, data: Uint8Array, pos: number): Promise<void> {
+/**
+ * Writes the data at pos, skipping 64 KiB blocks of zeros so the file keeps holes. Returns the end
+ * of the last byte written, relative to pos (0 when all of it was a hole).
+ */
+function writeSparse(fd: number, data: Uint8Array, pos: number): number {
   const n = data.length;
   let start = 0;
+  let written = 0;
   while (start < n) {
     // Find a run of non-zero blocks and write it in one call.
     let end = start;
@@ -184,7 +188,8 @@ async function writeSparse(fd: number, data: Uint8Array, pos: number): Promise<v
       end = blockEnd;
     }
     let off = start;
-    while (off < end) off += await writeAt(fd, data, off, end - off, pos + off);
+    while (off < end) off += fs.writeSync(fd, data, off, end - off, pos + off);
+    if (end > start) written = end;
     // Skip zero blocks.
     start = end;
     while (start < n) {
@@ -193,8 +198,5 @@ async function writeSparse(fd: number, data: Uint8Array, pos: number): Promise<v
       start = blockEnd;
     }
   }
-}
-
-function writeAt(fd: number, data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.write(fd, data, offset, length, position, (err, written) => (err ? reject(err) : resolve(written))));
+  return written;
 }
