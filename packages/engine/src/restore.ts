@@ -268,12 +268,26 @@ export async function runRestore(ri: RepoInternals, snapshot: Snapshot, target: 
     }
     if (cur.length || segments.length === 0) segments.push(cur);
     let next = fetchBlobs(segments[0]);
+    let partial = 0;
     for (let i = 0; i < segments.length; i++) {
+      if (i > 0 && options.signal?.aborted) {
+        // Cancelled inside a large file: the worker closes and removes the partial file.
+        await next.catch(() => undefined);
+        await pool.restoreSegments([{ key: k, path: f.dest, first: false, last: true, blobs: [], error: 'the restore was cancelled' }], k);
+        throw new StrataError('ABORTED', 'engine', 'the restore was cancelled.');
+      }
       const { blobs, transfer, error } = await next;
       // Fetch the next segment while this one is decoded and written.
       if (i + 1 < segments.length) next = fetchBlobs(segments[i + 1]);
       const last = i === segments.length - 1;
       const out = await pool.restoreSegments([{ key: k, path: f.dest, first: i === 0, last, blobs, size: f.node.size, sha256: f.node.sha256, damagedPath: damagedPath(f), error, meta: last ? metaOf(f) : undefined }], k, transfer);
+      if (out.length === 0) {
+        // Progress inside a large file; the file's own count replaces it when it is done.
+        const segBytes = blobs.reduce((n, b) => n + b.rawLength, 0);
+        partial += segBytes;
+        doneBytes += segBytes;
+        progress();
+      } else doneBytes -= partial;
       for (const r of out) record(f, r);
       if (!last && out.length > 0) {
         // The worker gave up on the file early (could not create it).

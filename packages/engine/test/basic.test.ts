@@ -105,6 +105,39 @@ describe('cancel', () => {
   });
 });
 
+describe('cancel restore', () => {
+  test('a restore cancelled inside a big file rejects with ABORTED and leaves no partial file', async () => {
+    const t = await makeRepo();
+    cleanup.push(() => t.repo.close());
+    const src = tmpDir();
+    write(src, 'big.bin', randomData(24 * 1024 * 1024, 6));
+    await t.repo.backup([src]);
+    const out = tmpDir();
+    const ac = new AbortController();
+    const seen: number[] = [];
+    // Progress arrives inside the file (bytes done, no file done yet): cancel at the first such event.
+    const err = await t.repo
+      .restore('latest', out, {
+        signal: ac.signal,
+        onProgress: (e) => {
+          seen.push(e.bytesDone);
+          if (e.filesDone === 0 && e.bytesDone > 0) ac.abort();
+        },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toMatchObject({ code: 'ABORTED' });
+    expect(seen.some((b) => b > 0 && b < 24 * 1024 * 1024)).toBe(true);
+    expect(fs.existsSync(path.join(out, src, 'big.bin'))).toBe(false);
+    // The lock was released and the repository still restores the whole file.
+    const again = tmpDir();
+    expect((await t.repo.restore('latest', again)).success).toBe(true);
+    expect(compareTrees(src, path.join(again, src))).toEqual([]);
+  });
+});
+
 describe('cancel listeners', () => {
   test('a backup of many files with a signal adds one listener, not one per file (no MaxListeners warning)', async () => {
     const t = await makeRepo();
