@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { Chunker, createGearTable } from './chunker.js';
+import { Chunker, type CutConfig, type CutState, createCutConfig, createGearTable, findCut } from './chunker.js';
 import { BLOB_DATA, Box, type CompressionChoice } from './format/box.js';
 import { toHex } from './format/util.js';
 import { transferList } from './transfer.js';
@@ -86,13 +86,18 @@ export class Processor {
   readonly box: Box;
   private readonly choice: CompressionChoice;
   private readonly chunker: Chunker;
+  private readonly cut: CutConfig;
+  /** Reused for every big file: read buffer and the chunk in progress (max chunk + one read). */
+  private assembly: Uint8Array | undefined;
   private pending: PendingChunk[] = [];
   private pendingBytes = 0;
 
   constructor(box: Box, choice: CompressionChoice, chunker: ChunkerSetup) {
     this.box = box;
     this.choice = choice;
-    this.chunker = new Chunker(chunker.params, createGearTable(chunker.secret));
+    const gear = createGearTable(chunker.secret);
+    this.chunker = new Chunker(chunker.params, gear);
+    this.cut = createCutConfig(chunker.params, gear);
   }
 
   /** The flush in progress: chunking goes on while its query and upload are under way. */
@@ -155,6 +160,79 @@ export class Processor {
     return { acc, sha256: hash.digest('hex'), size };
   }
 
+  /**
+   * Reads, chunks and stores one open file; same chunks as consume(). A file that fits one read is
+   * read into a buffer of its size and chunked as views of it. A bigger one is read into the reused
+   * assembly buffer and each chunk is copied out at its exact size: one allocation per chunk instead
+   * of one per read plus one per chunk that spans reads, so the worker makes far less garbage.
+   */
+  async consumeFile(fd: number, sizeHint: number | undefined, host: ProcessorHost): Promise<{ acc: FileAcc; sha256: string; size: number }> {
+    const acc: FileAcc = { content: [], dataAdded: 0, blobsAdded: 0, packedAdded: 0 };
+    const hash = createHash('sha256');
+    const state: CutState = { len: 0, h: 0 };
+    let first: Uint8Array | undefined;
+    let size = 0;
+    if (sizeHint !== undefined && sizeHint < READ_SIZE) {
+      // +1 to see that the file grew.
+      const buf = new Uint8Array(new ArrayBuffer(sizeHint + 1));
+      const n = readFull(fd, buf, 0, buf.length);
+      const data = buf.subarray(0, n);
+      if (n <= sizeHint) {
+        hash.update(data);
+        let start = 0;
+        while (start < n) {
+          const cut = findCut(this.cut, data, start, n, state);
+          const end = cut < 0 ? n : cut;
+          await this.addChunk(data.subarray(start, end), acc, host);
+          state.len = 0;
+          state.h = 0;
+          start = end;
+        }
+        return { acc, sha256: hash.digest('hex'), size: n };
+      }
+      first = data;
+    }
+    const capacity = this.cut.max + READ_SIZE;
+    // A second file at once (main-thread mode runs one job at a time, so only by misuse) gets its own.
+    let asm = this.assembly && this.assembly.length >= capacity ? this.assembly : new Uint8Array(capacity);
+    this.assembly = undefined;
+    try {
+      let start = 0; // the chunk in progress begins here
+      let filled = 0;
+      for (;;) {
+        if (filled + READ_SIZE > capacity) {
+          // Never more than max bytes of a chunk in progress: this makes room for a whole read.
+          asm.copyWithin(0, start, filled);
+          filled -= start;
+          start = 0;
+        }
+        let got: number;
+        if (first) {
+          asm.set(first, filled);
+          got = first.length;
+          first = undefined;
+        } else got = readFull(fd, asm, filled, READ_SIZE);
+        if (got === 0) break;
+        hash.update(asm.subarray(filled, filled + got));
+        size += got;
+        let pos = filled;
+        filled += got;
+        while (pos < filled) {
+          const cut = findCut(this.cut, asm, pos, filled, state);
+          if (cut < 0) break;
+          await this.addChunk(asm.slice(start, cut), acc, host);
+          state.len = 0;
+          state.h = 0;
+          start = pos = cut;
+        }
+      }
+      if (filled > start) await this.addChunk(asm.slice(start, filled), acc, host);
+    } finally {
+      this.assembly = asm;
+    }
+    return { acc, sha256: hash.digest('hex'), size };
+  }
+
   /** Backs up a batch of files; the chunks of all of them share dedup queries. */
   async backupFiles(files: BackupFileSpec[], host: ProcessorHost): Promise<BackupFileResult[]> {
     const results: BackupFileResult[] = [];
@@ -163,8 +241,6 @@ export class Processor {
       try {
         result = await this.backupFile(f, host);
       } catch (err) {
-        // Drop the partial chunk of the failed file so the next file starts clean.
-        this.chunker.finish();
         result = { ok: false, error: (err as Error).message };
       }
       results.push(result);
@@ -183,7 +259,7 @@ export class Processor {
       let r: { acc: FileAcc; sha256: string; size: number };
       try {
         before = f.consistent ? stamp(fs.fstatSync(fd, { bigint: true })) : { size: 0, mtimeNs: '', ctimeNs: '' };
-        r = await this.consume(readFd(fd, f.size), host);
+        r = await this.consumeFile(fd, f.size, host);
       } finally {
         fs.closeSync(fd);
       }
@@ -214,23 +290,15 @@ export class Processor {
   }
 }
 
-function* readFd(fd: number, sizeHint?: number): Generator<Uint8Array> {
-  // A small file is read into a buffer of its size (+1 to see it grew); big ones in READ_SIZE pieces.
-  let want = sizeHint !== undefined && sizeHint < READ_SIZE ? sizeHint + 1 : READ_SIZE;
-  for (;;) {
-    // A fresh buffer each time: the chunker keeps views of pushed buffers.
-    const buf = new Uint8Array(new ArrayBuffer(want));
-    let n = 0;
-    while (n < want) {
-      const got = fs.readSync(fd, buf, n, want - n, null);
-      if (got === 0) break;
-      n += got;
-    }
-    if (n === 0) return;
-    yield n === want ? buf : buf.subarray(0, n);
-    if (n < want) return;
-    want = READ_SIZE;
+/** Reads up to `length` bytes at `offset`; fewer only at the end of the file. */
+function readFull(fd: number, buf: Uint8Array, offset: number, length: number): number {
+  let n = 0;
+  while (n < length) {
+    const got = fs.readSync(fd, buf, offset + n, length - n, null);
+    if (got === 0) break;
+    n += got;
   }
+  return n;
 }
 
 // ---------------------------------------------------------------- restore
