@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { BLOB_DATA, Box, CODEC_NONE, parseCompression, sampleEntropy } from '../src/format/box.js';
 import { newMasterKeys } from '../src/format/keys.js';
-import { codecs } from './helpers.js';
+import { ciphers, codecs } from './helpers.js';
 
 // Without a cipher the sealed blob is the payload itself: its first byte is the codec id.
 const box = new Box(null, newMasterKeys(32), codecs());
@@ -37,5 +37,12 @@ describe("compression 'auto'", () => {
 
   test('a small sample of random bytes still measures as incompressible', () => {
     for (const n of [1024, 8192, 8193, 65536, 1 << 20]) expect(sampleEntropy(randomBytes(n))).toBeGreaterThan(7.2);
+  });
+
+  test('sealed blobs stay intact when later blobs reuse the payload buffer', () => {
+    const sealing = new Box(ciphers()[0], newMasterKeys(32), codecs());
+    const inputs = [randomBytes(2_000_000), Buffer.alloc(100_000, 3), randomBytes(50), Buffer.from('abc'.repeat(300_000)), randomBytes(700_000)];
+    const sealed = inputs.map((d) => ({ id: sealing.blobId(d), s: sealing.encodeBlob(BLOB_DATA, sealing.blobId(d), d, auto) }));
+    sealed.forEach(({ id, s }, i) => expect(Buffer.from(sealing.decodeBlob(BLOB_DATA, id, s, inputs[i].length)).equals(inputs[i])).toBe(true));
   });
 });

@@ -200,6 +200,7 @@ function napiBackend(binding: NapiBinding, checksum: boolean): Backend {
   const cctx = new binding.CCtx();
   const dctx = new binding.DCtx();
   let currentLevel = -1;
+  let scratch = Buffer.allocUnsafe(0);
   cctx.setParameter(binding.CParameter.checksumFlag, checksum ? 1 : 0);
   cctx.setParameter(binding.CParameter.contentSizeFlag, 1);
   return {
@@ -208,10 +209,14 @@ function napiBackend(binding: NapiBinding, checksum: boolean): Backend {
         cctx.setParameter(binding.CParameter.compressionLevel, level);
         currentLevel = level;
       }
-      const dest = Buffer.allocUnsafe(binding.compressBound(data.byteLength));
-      const length = cctx.compress2(dest, data);
-      // Trim by copying only when the slack is large; otherwise hand out a view.
-      return length < 0.75 * dest.byteLength ? Buffer.from(dest.subarray(0, length)) : dest.subarray(0, length);
+      const bound = binding.compressBound(data.byteLength);
+      // One output buffer per codec, grown to the largest bound seen: the result is an exact copy, so
+      // a backup makes one allocation per blob instead of two (and no compressBound-sized one).
+      if (scratch.byteLength < bound) scratch = Buffer.allocUnsafe(Math.max(bound, Math.min(2 * scratch.byteLength, MAX_CHUNK)));
+      const length = cctx.compress2(scratch.subarray(0, bound), data);
+      const out = new Uint8Array(length);
+      out.set(scratch.subarray(0, length));
+      return out;
     },
     decompress(data, { contentSize }, maxSize) {
       if (contentSize !== null) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { hasCode } from '@strata/core';
@@ -98,6 +99,19 @@ describe('zstd', () => {
     // 'strata' x 3 compressed by Node 22.23's node:zlib zstd (level 3, checksum, content size).
     const fromNode22 = Buffer.from(NODE22_FRAME, 'base64');
     expect(Buffer.from(codec.decompress(fromNode22)).toString()).toBe('stratastratastrata');
+  });
+
+  test('each result owns its bytes: later calls, bigger or smaller, leave earlier results intact', () => {
+    for (const backend of backends) {
+      const codec = zstdCodec({ backend });
+      const inputs = [text, new Uint8Array(3_000_000).fill(7), text.subarray(0, 999), new Uint8Array(randomBytes(200_000))];
+      const outs = inputs.map((d) => codec.compress(d));
+      const copies = outs.map((o) => Buffer.from(o));
+      outs.forEach((o, i) => {
+        expect(Buffer.from(o).equals(copies[i])).toBe(true);
+        expect(Buffer.from(codec.decompress(o)).equals(Buffer.from(inputs[i]))).toBe(true);
+      });
+    }
   });
 
   test('levels are clamped and the descriptor builds the codec', async () => {

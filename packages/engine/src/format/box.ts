@@ -150,6 +150,19 @@ export class Box {
 
   /** Compresses per the choice and prefixes the codec id byte. */
   compress(plaintext: Uint8Array, choice: CompressionChoice): Uint8Array {
+    return this.compressTo(plaintext, choice, (n) => new Uint8Array(n));
+  }
+
+  /** Payload buffer reused by encodeBlob when a cipher seals it into a new array at once. */
+  private scratch = new Uint8Array(0);
+
+  private scratchOf(n: number): Uint8Array {
+    // Grown in 1 MiB steps to the largest blob seen (at most the chunker's max plus one byte).
+    if (this.scratch.length < n) this.scratch = new Uint8Array(Math.ceil(n / 1048576) * 1048576);
+    return this.scratch.subarray(0, n);
+  }
+
+  private compressTo(plaintext: Uint8Array, choice: CompressionChoice, alloc: (n: number) => Uint8Array): Uint8Array {
     let codec: Codec | undefined;
     let level: number | undefined;
     if (choice.mode === 'codec') {
@@ -164,13 +177,13 @@ export class Box {
       const out = codec.compress(plaintext, level);
       // Keep the raw bytes when compression does not pay.
       if (out.length + 1 < plaintext.length) {
-        const r = new Uint8Array(out.length + 1);
+        const r = alloc(out.length + 1);
         r[0] = codec.id;
         r.set(out, 1);
         return r;
       }
     }
-    const r = new Uint8Array(plaintext.length + 1);
+    const r = alloc(plaintext.length + 1);
     r[0] = CODEC_NONE;
     r.set(plaintext, 1);
     return r;
@@ -200,6 +213,8 @@ export class Box {
   }
 
   encodeBlob(type: BlobType, id: Uint8Array, plaintext: Uint8Array, choice: CompressionChoice): Uint8Array {
+    // A cipher's seal returns nonce || ciphertext || tag in a new array, so the payload can be scratch.
+    if (this.cipher) return this.seal(this.compressTo(plaintext, choice, (n) => this.scratchOf(n)), Box.blobAd(type, id));
     return this.seal(this.compress(plaintext, choice), Box.blobAd(type, id));
   }
 
