@@ -26,6 +26,15 @@ export interface ByteRange {
   length?: number;
 }
 
+export interface GetOptions {
+  /**
+   * A buffer the caller reuses from read to read, so a large read maps no fresh memory. When the
+   * store uses it, get() returns a view of its first bytes; a store may ignore it and return a new
+   * array, so callers compare `result.buffer` with it. Its bytes are undefined after a failed get.
+   */
+  into?: Uint8Array;
+}
+
 export interface PutOptions {
   /**
    * Write only if no object has this key; otherwise throw AlreadyExistsError. Stores that do not
@@ -47,8 +56,11 @@ export interface Store {
    */
   put(key: string, data: Uint8Array, options?: PutOptions): Promise<void>;
 
-  /** Reads the object, or a byte range of it. Missing key: NotFoundError. */
-  get(key: string, range?: ByteRange): Promise<Uint8Array>;
+  /**
+   * Reads the object, or a byte range of it. Missing key: NotFoundError. A store may read into
+   * `options.into` (returning a view of its first bytes) when it is large enough, or ignore it.
+   */
+  get(key: string, range?: ByteRange, options?: GetOptions): Promise<Uint8Array>;
 
   /** Size of the object. Missing key: NotFoundError. */
   stat(key: string): Promise<ObjectInfo>;

@@ -10,6 +10,7 @@ import {
   StoreError,
   isStrataError,
   type ByteRange,
+  type GetOptions,
   type ObjectInfo,
   type PluginDescriptor,
   type PutOptions,
@@ -123,8 +124,11 @@ export class LocalStore implements Store {
     }
   }
 
-  /** Reads the whole object, or only the bytes of `range` (a positioned read, not the whole file). */
-  async get(key: string, range?: ByteRange): Promise<Uint8Array> {
+  /**
+   * Reads the whole object, or only the bytes of `range` (a positioned read, not the whole file),
+   * into `options.into` when it is large enough (a view of it is returned), else into a new buffer.
+   */
+  async get(key: string, range?: ByteRange, options?: GetOptions): Promise<Uint8Array> {
     const path = this.pathOf(key);
     if (range) checkRange(range);
     let handle: FileHandle;
@@ -138,7 +142,8 @@ export class LocalStore implements Store {
       if (!st.isFile()) throw this.missing(key);
       const start = Math.min(range?.offset ?? 0, st.size);
       const end = range?.length === undefined ? st.size : Math.min(st.size, start + range.length);
-      const out = Buffer.allocUnsafeSlow(end - start);
+      const into = options?.into;
+      const out = into && into.byteLength >= end - start ? into.subarray(0, end - start) : Buffer.allocUnsafeSlow(end - start);
       let filled = 0;
       while (filled < out.length) {
         const { bytesRead } = await handle.read(out, filled, out.length - filled, start + filled);

@@ -126,6 +126,28 @@ describe('local store', () => {
     expect(Buffer.from(await store.get('data/00/big', { offset: size - 8, length: 4 }))).toEqual(Buffer.from([0, 0, 0, 116]));
   });
 
+  test('get() reads into a caller buffer large enough (shared ones too), else into a new one', async () => {
+    const store = localStore(join(root, 'into'));
+    await store.create();
+    const bytes = new Uint8Array(1000).map((_, i) => (i * 7) & 0xff);
+    await store.put('data/ab/pack', bytes);
+    for (const into of [new Uint8Array(2000), new Uint8Array(new SharedArrayBuffer(1000))]) {
+      into.fill(0xee);
+      const whole = await store.get('data/ab/pack', undefined, { into });
+      expect(whole.buffer).toBe(into.buffer);
+      expect(whole.byteOffset).toBe(0);
+      expect(Array.from(whole)).toEqual(Array.from(bytes));
+      const part = await store.get('data/ab/pack', { offset: 990, length: 50 }, { into });
+      expect(part.buffer).toBe(into.buffer);
+      expect(Array.from(part)).toEqual(Array.from(bytes.subarray(990)));
+    }
+    const small = new Uint8Array(999);
+    const fresh = await store.get('data/ab/pack', undefined, { into: small });
+    expect(fresh.buffer).not.toBe(small.buffer);
+    expect(Array.from(fresh)).toEqual(Array.from(bytes));
+    expect(small.every((b) => b === 0)).toBe(true);
+  });
+
   test('put() into a missing root says to run init and creates nothing; create() makes the folder', async () => {
     const dir = join(root, 'missing', 'repo');
     const store = localStore(dir);
