@@ -28,7 +28,9 @@ export async function runCheck(ri: RepoInternals, options: CheckOptions = {}): P
   // 1. Index files.
   const { files, damaged } = await ri.loadIndexFiles();
   for (const d of damaged) errors.push({ kind: 'index', message: `index file ${d.id} is damaged: ${d.error.message}` });
-  await ri.loadIndex();
+  // The master index serves only the snapshot walk: it loads while the packs are read.
+  const indexLoaded = ri.loadIndex();
+  indexLoaded.catch(() => undefined); // awaited before the walk; not unhandled if reading the data fails first
   const indexed = new Map<string, PackEntry[]>();
   for (const f of files) {
     for (const p of f.content.packs) {
@@ -188,6 +190,7 @@ export async function runCheck(ri: RepoInternals, options: CheckOptions = {}): P
   // when data damage found meanwhile must be attributed to files (hits and problems are not repeated).
   let walkedAt = -1;
   const walkSnapshots = async () => {
+    await indexLoaded;
     walkedAt = marks;
     await walkAll();
   };
