@@ -312,7 +312,11 @@ class PackBuffers {
   /** A buffer of at least `size` bytes (the whole shared buffer). */
   take(size: number): Uint8Array {
     const i = this.free.findIndex((b) => b.byteLength >= size);
-    return new Uint8Array(i >= 0 ? this.free.splice(i, 1)[0] : new SharedArrayBuffer(Math.max(size, 1)));
+    if (i >= 0) return new Uint8Array(this.free.splice(i, 1)[0]);
+    // None fits: one too small is dropped, so there are never more buffers than packs in flight. Packs
+    // run somewhat over the pack size; the headroom spares a new buffer for each slightly larger one.
+    this.free.pop();
+    return new Uint8Array(new SharedArrayBuffer(Math.ceil((size * 1.125) / 65536) * 65536 || 65536));
   }
 
   give(buffer: Uint8Array): void {
