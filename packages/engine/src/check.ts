@@ -25,6 +25,10 @@ export async function runCheck(ri: RepoInternals, options: CheckOptions = {}): P
   let blobsChecked = 0;
   const progress = (phase: string, done: number, total?: number) => options.onProgress?.({ phase: 'check', filesDone: done, filesTotal: total, bytesDone: 0, elapsedMs: Date.now() - started, currentFile: phase });
 
+  const readsData = !!options.readData || (options.readDataSubset ?? 0) > 0;
+  // An empty job starts the worker threads now: they boot while the index files load.
+  if (readsData) ri.workers().decode([]).catch(() => undefined);
+
   // 1. Index files.
   const { files, damaged } = await ri.loadIndexFiles();
   for (const d of damaged) errors.push({ kind: 'index', message: `index file ${d.id} is damaged: ${d.error.message}` });
