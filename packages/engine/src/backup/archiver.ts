@@ -118,6 +118,8 @@ class FileQueue {
     private readonly ri: RepoInternals,
     private readonly host: ProcessorHost,
     private readonly limit: number,
+    /** Jobs that keep every worker busy: a partial batch waits while this many are in flight. */
+    private readonly busy: number,
   ) {}
 
   async room(): Promise<void> {
@@ -136,13 +138,17 @@ class FileQueue {
       if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => {
+          this.scheduled = false;
+          // With every worker busy the batch keeps filling; the next job to finish sends it. Fewer,
+          // fuller jobs: fewer messages and dedup round trips, and less idle time between jobs.
+          if (this.inFlight < this.busy) this.flush();
+        });
       }
     });
   }
 
   flush(): void {
-    this.scheduled = false;
     if (this.batch.length === 0) return;
     const jobs = this.batch;
     this.batch = [];
@@ -164,6 +170,7 @@ class FileQueue {
       )
       .finally(() => {
         this.inFlight--;
+        if (this.inFlight < this.busy) this.flush();
         this.waiters.shift()?.();
       });
   }
@@ -307,7 +314,8 @@ class Walker {
     private readonly compression: string,
     private readonly consistent: boolean,
   ) {
-    this.queue = new FileQueue(ri, host, Math.max(2, ri.workers(compression).size * 2 + 2));
+    const workers = ri.workers(compression).size;
+    this.queue = new FileQueue(ri, host, Math.max(2, workers * 2 + 2), Math.max(1, workers));
     this.detector = options.detector ?? metadataDetector;
   }
 
