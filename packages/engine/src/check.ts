@@ -142,20 +142,21 @@ export async function runCheck(ri: RepoInternals, options: CheckOptions = {}): P
     }
     let ok = true;
     for (const n of nodes) {
-      const p = `${dir}/${pathText(Buffer.from(n.name))}`;
+      // A file's path is spelled only when a problem names it.
+      const path = () => `${dir}/${pathText(Buffer.from(n.name))}`;
       if (n.type === 'dir') {
-        if (!(await walk(snap, n.subtree!, p))) ok = false;
+        if (!(await walk(snap, n.subtree!, path()))) ok = false;
       } else if (n.type === 'file') {
         for (const c of n.content ?? []) {
           blobsChecked += subset ? 0 : 1;
           const b = bad.get(c);
           if (b) {
-            hit(b.problem, snap, p);
+            hit(b.problem, snap, path());
             ok = false;
             break;
           }
           if (!ri.index.getHex(c)) {
-            hit(missingBlob(c, 'data'), snap, p);
+            hit(missingBlob(c, 'data'), snap, path());
             ok = false;
             break;
           }
