@@ -315,7 +315,8 @@ class Walker {
     private readonly consistent: boolean,
   ) {
     const workers = ri.workers(compression).size;
-    this.queue = new FileQueue(ri, host, Math.max(2, workers * 2 + 2), Math.max(1, workers));
+    // One job waiting beside the busy workers keeps them fed; more only holds more files in memory.
+    this.queue = new FileQueue(ri, host, Math.max(2, workers + 1), Math.max(1, workers));
     this.detector = options.detector ?? metadataDetector;
   }
 
