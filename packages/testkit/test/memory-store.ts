@@ -1,4 +1,4 @@
-import { AlreadyExistsError, NotFoundError, type ByteRange, type ObjectInfo, type PutOptions, type Store, type StoreCapabilities } from '@strata/core';
+import { AlreadyExistsError, NotFoundError, type ByteRange, type GetOptions, type ObjectInfo, type PutOptions, type Store, type StoreCapabilities } from '@strata/core';
 
 /** Faults a test can plant in the memory store to prove the store contract catches them. */
 export interface MemoryFlaws {
@@ -11,6 +11,8 @@ export interface MemoryFlaws {
   keepCallerArray?: boolean;
   wrongComponent?: boolean;
   deleteIsNoop?: boolean;
+  /** With `into`: fills the buffer but returns all of it, not a view of the bytes read. */
+  intoWholeBuffer?: boolean;
 }
 
 /**
@@ -31,16 +33,21 @@ export function memoryStore(objects: Map<string, Uint8Array>, prefix: string, ca
       objects.set(full(key), flaws.keepCallerArray ? data : data.slice());
       if (flaws.leakTempKey) objects.set(full(`${key}.tmp`), new Uint8Array(0));
     },
-    async get(key: string, range?: ByteRange) {
+    async get(key: string, range?: ByteRange, options?: GetOptions) {
       await Promise.resolve();
       const data = objects.get(full(key));
       if (!data) {
         if (flaws.missingIsEmpty) return new Uint8Array(0);
         throw missing(key);
       }
-      if (!range) return data.slice();
-      const end = range.length === undefined || flaws.ignoreRangeLength ? data.length : Math.min(data.length, range.offset + range.length);
-      return data.slice(Math.min(range.offset, data.length), end);
+      const end = !range || range.length === undefined || flaws.ignoreRangeLength ? data.length : Math.min(data.length, range.offset + range.length);
+      const bytes = data.subarray(Math.min(range?.offset ?? 0, data.length), end);
+      const into = options?.into;
+      if (into && into.length >= bytes.length) {
+        into.set(bytes);
+        return flaws.intoWholeBuffer ? into : into.subarray(0, bytes.length);
+      }
+      return bytes.slice();
     },
     async stat(key: string): Promise<ObjectInfo> {
       await Promise.resolve();

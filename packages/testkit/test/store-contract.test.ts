@@ -22,13 +22,14 @@ async function outcomes(flaws: MemoryFlaws, capabilities = all) {
 
 describe('the store contract catches a flawed store', () => {
   const cases: [string, MemoryFlaws, string[]][] = [
-    ['a range that ignores its length', { ignoreRangeLength: true }, ['a 1 MiB object round-trips, whole and in ranges', 'ranges at the start, middle and end, and past the end', '64 concurrent puts and gets']],
-    ['a missing key read as empty', { missingIsEmpty: true }, ['get and stat of a missing key throw NotFoundError', 'delete removes an object; deleting a missing key is fine']],
+    ['a range that ignores its length', { ignoreRangeLength: true }, ['a 1 MiB object round-trips, whole and in ranges', 'ranges at the start, middle and end, and past the end', '64 concurrent puts and gets', 'get into a caller buffer returns the same bytes, whole and in ranges']],
+    ['a missing key read as empty', { missingIsEmpty: true }, ['get and stat of a missing key throw NotFoundError', 'delete removes an object; deleting a missing key is fine', 'get into a caller buffer returns the same bytes, whole and in ranges']],
     ['a paginated listing that repeats keys', { listTwiceAfter: 1000 }, ['list of more than 1,000 keys (1100) yields each exactly once']],
     ['ifAbsent ignored', { ignoreIfAbsent: true }, ['put with ifAbsent refuses a second write and keeps the first bytes', 'concurrent puts with ifAbsent: exactly one wins, the object is whole']],
     ['delete of a missing key that throws', { deleteMissingThrows: true }, ['delete removes an object; deleting a missing key is fine']],
     ['keeping the caller\'s array', { keepCallerArray: true }, ["put keeps the bytes it was given, not the caller's array"]],
-    ['errors that name another component', { wrongComponent: true }, ['get and stat of a missing key throw NotFoundError', 'delete removes an object; deleting a missing key is fine']],
+    ['errors that name another component', { wrongComponent: true }, ['get and stat of a missing key throw NotFoundError', 'delete removes an object; deleting a missing key is fine', 'get into a caller buffer returns the same bytes, whole and in ranges']],
+    ['a get into a caller buffer that returns the whole buffer', { intoWholeBuffer: true }, ['get into a caller buffer returns the same bytes, whole and in ranges']],
   ];
   for (const [what, flaws, failing] of cases) {
     test(what, async () => {

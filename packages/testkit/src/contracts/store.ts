@@ -232,6 +232,28 @@ export function storeContract(runner: ContractRunner, makeStore: StoreFactory, o
       expectBytes(await get(7, 0), new Uint8Array(0), 'zero length');
     });
 
+    t('get into a caller buffer returns the same bytes, whole and in ranges', async (s) => {
+      // `into` is optional for a store; one that uses it must return a view of its first bytes.
+      const data = pattern(5000, 9);
+      await s.put('index/into', data);
+      const check = (got: Uint8Array, into: Uint8Array, wanted: Uint8Array, what: string) => {
+        expectBytes(got, wanted, what);
+        if (got.buffer === into.buffer) expect(got.byteOffset, `${what}: a view of the first bytes of the buffer`).toBe(into.byteOffset);
+      };
+      const big = new Uint8Array(8192).fill(0xee);
+      check(await s.store.get('index/into', undefined, { into: big }), big, data, 'whole object into a larger buffer');
+      const exact = new Uint8Array(5000);
+      check(await s.store.get('index/into', undefined, { into: exact }), exact, data, 'whole object into a buffer of its size');
+      const small = new Uint8Array(100);
+      check(await s.store.get('index/into', undefined, { into: small }), small, data, 'whole object, buffer too small');
+      const ranged = new Uint8Array(8192);
+      check(await s.store.get('index/into', { offset: 1000, length: 300 }, { into: ranged }), ranged, data.subarray(1000, 1300), 'range into a buffer');
+      check(await s.store.get('index/into', { offset: 4990, length: 100 }, { into: ranged }), ranged, data.subarray(4990), 'range cut at the end into a buffer');
+      const offsetView = new Uint8Array(10000).subarray(1234, 9000);
+      check(await s.store.get('index/into', { offset: 10, length: 2000 }, { into: offsetView }), offsetView, data.subarray(10, 2010), 'range into a view that starts inside its ArrayBuffer');
+      expectCode(await caught(s.store.get('snapshots/missing', undefined, { into: big })), 'NOT_FOUND', 'get of a missing key into a buffer', s.store);
+    });
+
     t('get and stat of a missing key throw NotFoundError', async (s) => {
       expectCode(await caught(s.store.get('snapshots/missing')), 'NOT_FOUND', 'get', s.store);
       expectCode(await caught(s.store.get('snapshots/missing', { offset: 0, length: 1 })), 'NOT_FOUND', 'ranged get', s.store);
