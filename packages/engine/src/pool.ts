@@ -161,7 +161,7 @@ export class Pool {
   /** Worker chosen for each affinity key that still has segments to come. */
   private readonly pinned = new Map<number, Slot>();
 
-  private run<T>(kind: JobKind, payload: unknown, transfer: ArrayBuffer[], host: ProcessorHost | undefined, affinity: number | undefined, release = true): Promise<T> {
+  private run<T>(kind: JobKind, payload: unknown, transfer: ArrayBuffer[], host: ProcessorHost | undefined, affinity: number | undefined): Promise<T> {
     if (this.closed) return Promise.reject(new StrataError('ABORTED', 'engine', 'the repository is closed.'));
     this.start();
     return new Promise<T>((resolve, reject) => {
@@ -171,9 +171,8 @@ export class Pool {
         let slot = this.pinned.get(affinity);
         if (!slot || !this.slots.includes(slot)) {
           slot = this.slots.reduce((best, s) => (load(s) < load(best) ? s : best));
-          if (!release) this.pinned.set(affinity, slot);
+          this.pinned.set(affinity, slot);
         }
-        if (release) this.pinned.delete(affinity);
         slot.own.push(job);
       } else this.queue.push(job);
       this.dispatch();
@@ -195,7 +194,16 @@ export class Pool {
   /** Decodes blobs and writes file segments; all segments of one file must use the same `affinity`. */
   async restoreSegments(segments: RestoreSegment[], affinity: number, transfer: ArrayBuffer[] = []): Promise<RestoreFileResult[]> {
     if (this.planned === 0) return this.serial(() => this.restorer!.restoreSegments(segments));
-    return this.run('restore', segments, transfer, undefined, affinity, segments.every((s) => s.last));
+    let out: RestoreFileResult[];
+    try {
+      out = await this.run('restore', segments, transfer, undefined, affinity);
+    } catch (err) {
+      this.pinned.delete(affinity);
+      throw err;
+    }
+    // A result means the file is done (its last segment, or the worker gave up on it): unpin it.
+    if (out.length > 0) this.pinned.delete(affinity);
+    return out;
   }
 
   /**

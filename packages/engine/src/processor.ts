@@ -301,8 +301,6 @@ function readFull(fd: number, buf: Uint8Array, offset: number, length: number): 
   return n;
 }
 
-// ---------------------------------------------------------------- restore
-
 // ---------------------------------------------------------------- messages between threads
 
 /** Many small objects cost more to clone than to copy into one buffer: file lists and small blobs travel packed. */
